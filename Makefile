@@ -1,0 +1,58 @@
+# ReplyDesk: `make run` (set up everything, then the app on http://localhost:8501) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: run setup test lint typecheck bench eval system-deps postgres clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch first and pinned: the CPU build (a bare `torch` would pull a multi-GB CUDA build)
+	$(BIN)/pip install --quiet "torch==2.13.0"
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+	$(BIN)/replydesk setup --demo
+
+run: setup
+	$(BIN)/streamlit run streamlit_app.py --server.port 8501 --server.headless true --browser.gatherUsageStats false
+
+# Debian packages the tests drive for real: Dovecot (IMAP) and Chromium (browser test).
+system-deps:
+	@if ! command -v dovecot >/dev/null || ! command -v chromium >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd chromium >/dev/null; \
+	fi
+
+# PostgreSQL must be reachable: the database tests run against it as well as SQLite, and fail (not skip) without it.
+postgres:
+	@pg_isready -h 127.0.0.1 -p 5432 -q || (command -v pg_ctlcluster >/dev/null && \
+		pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start) || true
+	@pg_isready -h 127.0.0.1 -p 5432 || (echo "PostgreSQL is not reachable on 127.0.0.1:5432; start it (see README)" && exit 1)
+
+test: $(STAMP) system-deps postgres
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+bench: $(STAMP) system-deps postgres
+	$(BIN)/python -m evals.bench
+
+eval: $(STAMP)
+	$(BIN)/replydesk eval all
+
+clean:
+	rm -rf data/replydesk.db* data/models .pytest_cache .mypy_cache .ruff_cache

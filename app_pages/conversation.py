@@ -1,0 +1,249 @@
+"""One conversation: the thread, the order, the draft with its sources and compliance verdict, and every action.
+
+Buyer and agent text is shown as text (`st.text`) or as escaped markdown; never as HTML.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from engine.compliance import Verdict
+from engine.compliance.rules import RULE_BY_ID
+from engine.db.base import utcnow
+from engine.errors import ComplianceBlocked, ReplyDeskError
+from engine.services import conversations as actions
+from engine.services.drafts import regenerate_draft
+from engine.taxonomy import INTENTS
+from engine.ui import state
+from engine.ui.container import app_services
+from engine.ui.format import escape_markdown, highlighted_markdown, sla_markdown
+from engine.ui.snapshots import ConversationSnap, DraftSnap, conversation_snapshot
+from engine.workflow.sla import sla_state
+
+tr = state.tr
+app = app_services()
+user = state.require_user(app)
+principal = user.principal
+lang = state.language()
+
+if "id" in st.query_params and str(st.query_params["id"]).isdigit():
+    st.session_state[state.CONVERSATION] = int(str(st.query_params["id"]))
+conversation_id = st.session_state.get(state.CONVERSATION)
+if not isinstance(conversation_id, int):
+    st.info(tr("conversation.none"))
+    st.page_link("app_pages/queue.py", label=tr("conversation.back"), icon=":material/arrow_back:")
+    st.stop()
+assert isinstance(conversation_id, int)
+
+try:
+    snap: ConversationSnap = app.run(lambda session: conversation_snapshot(session, principal, conversation_id))
+except ReplyDeskError as exc:
+    st.error(tr("error.prefix", message=str(exc)))
+    st.stop()
+
+st.page_link("app_pages/queue.py", label=tr("conversation.back"), icon=":material/arrow_back:")
+st.subheader(escape_markdown(snap.subject or tr("conversation.no_subject")))
+state.show_flash()
+
+now = utcnow()
+left = snap.amazon_deadline - now if snap.amazon_deadline else None
+facts = st.columns(5)
+facts[0].markdown(f"**{tr('queue.col.time_left')}**  \n{sla_markdown(sla_state(snap.amazon_deadline, now), left, lang)}")
+facts[1].markdown(f"**{tr('queue.col.store')}**  \n{escape_markdown(snap.store)} · {snap.marketplace or '—'}")
+facts[2].markdown(f"**{tr('queue.col.status')}**  \n{tr('status.' + snap.status)}")
+facts[3].markdown(
+    f"**{tr('conversation.language')}**  \n{snap.language or '—'}"
+)
+intent_label = tr(f"intent.{snap.intent}") if snap.intent else "—"
+score = f" ({snap.intent_score:.0%})" if snap.intent_score is not None else ""
+facts[4].markdown(f"**{tr('queue.col.intent')}**  \n{intent_label}{score}")
+
+
+def _done(message_key: str) -> None:
+    state.flash("success", tr(message_key))
+    st.rerun()
+
+
+thread, side = st.columns([3, 2])
+
+with side:
+    st.markdown(f"#### {tr('conversation.order')}")
+    with st.container(border=True):
+        st.markdown(f"**{tr('conversation.order_id')}:** {escape_markdown(snap.order_id or '—')}")
+        st.markdown(f"**ASIN:** {escape_markdown(snap.asin or '—')}")
+        if snap.product_title:
+            st.text(snap.product_title)
+        if snap.buyer_name:
+            st.markdown(f"**{tr('conversation.buyer')}:** {escape_markdown(snap.buyer_name)}")
+        connected = app.settings.spapi_configured
+        st.caption(tr("conversation.order_connected" if connected else "conversation.order_not_connected"))
+
+    buyer_messages = [m for m in snap.messages if m.direction == "in" and m.kind == "buyer_message"]
+    if buyer_messages:
+        newest = buyer_messages[-1]
+        with st.form("correct_intent"):
+            st.markdown(f"#### {tr('conversation.intent_correction')}")
+            if newest.needs_review:
+                st.warning(tr("conversation.intent_needs_review"))
+            chosen = st.selectbox(
+                tr("queue.intent"),
+                list(INTENTS),
+                index=list(INTENTS).index(newest.intent) if newest.intent in INTENTS else 0,
+                format_func=lambda i: tr(f"intent.{i}"),
+            )
+            if st.form_submit_button(tr("conversation.correct")) and chosen != newest.intent:
+                if state.attempt(app, lambda s: actions.correct_intent(s, principal, newest.id, chosen)):
+                    _done("conversation.intent_corrected")
+
+    with st.form("assign"):
+        st.markdown(f"#### {tr('conversation.assign')}")
+        options: list[int | None] = [None, *[agent_id for agent_id, _ in snap.agents]]
+        names = dict(snap.agents)
+        assignee = st.selectbox(
+            tr("queue.assignee"),
+            options,
+            index=options.index(snap.assignee_id) if snap.assignee_id in options else 0,
+            format_func=lambda a: tr("conversation.unassigned") if a is None else names[a],
+        )
+        if st.form_submit_button(tr("conversation.assign_submit")) and state.attempt(
+            app, lambda s: actions.assign(s, principal, snap.id, assignee)
+        ):
+            _done("conversation.assigned")
+
+    with st.form("note", clear_on_submit=True):
+        st.markdown(f"#### {tr('conversation.notes')}")
+        for author, at, text in snap.notes:
+            st.caption(f"{escape_markdown(author)} · {at:%Y-%m-%d %H:%M} UTC")
+            st.text(text)
+        note = st.text_area(tr("conversation.note"), key="note_text")
+        if st.form_submit_button(tr("conversation.add_note")) and state.attempt(
+            app, lambda s: actions.add_note(s, principal, snap.id, note)
+        ):
+            _done("conversation.note_added")
+
+with thread:
+    st.markdown(f"#### {tr('conversation.thread')}")
+    for message in snap.messages:
+        incoming = message.direction == "in"
+        with st.container(border=True):
+            who = tr("conversation.buyer") if incoming else tr("conversation.us")
+            details = [f"{message.received_at:%Y-%m-%d %H:%M} UTC", tr(f"kind.{message.kind}")]
+            if message.language:
+                details.append(message.language)
+            if message.intent:
+                details.append(f"{tr('intent.' + message.intent)} ({(message.intent_score or 0):.0%})")
+            st.caption(f"{'📥' if incoming else '📤'} **{who}** · " + escape_markdown(" · ".join(details)))
+            if message.suspicious:
+                st.warning(tr("conversation.suspicious"))
+            st.text(message.body)
+    for item in snap.outbox:
+        st.caption(tr("conversation.outbox", id=item.id, state=tr(f"outbox.{item.state}"), attempts=item.attempts))
+        if item.last_error:
+            st.text(item.last_error)
+
+
+def _violations(verdict: Verdict) -> None:
+    for violation in verdict.violations:
+        title = tr(f"rule.{violation.rule}") if violation.rule in RULE_BY_ID else violation.rule
+        show = st.error if violation.severity == "block" else st.warning
+        show(f"**{title}** ({violation.rule}) — “{escape_markdown(violation.text)}”: "
+             f"{escape_markdown(violation.explanation)}")
+
+
+def _draft_panel(draft: DraftSnap) -> None:
+    st.markdown(f"#### {tr('conversation.draft')}")
+    meta = [tr("conversation.drafter", drafter=draft.drafter)]
+    if draft.model:
+        meta.append(draft.model)
+    st.caption(escape_markdown(" · ".join(meta)))
+    if draft.note:
+        st.caption(escape_markdown(draft.note))
+    with st.expander(tr("conversation.sources", count=len(snap.sources) + (1 if draft.template_id else 0))):
+        if draft.template_id:
+            st.markdown(f"**{tr('conversation.template')}:** `{draft.template_id}`")
+        for source in snap.sources:
+            st.markdown(f"**#{source.id}** · {tr('intent.' + source.intent)} · {source.language}")
+            st.text(source.question)
+            st.text(source.answer)
+        if not draft.template_id and not snap.sources:
+            st.caption(tr("conversation.no_sources"))
+    if draft.action == "no_response_needed":
+        st.info(tr("conversation.drafter_suggests_nrn"))
+
+    key = f"reply_{draft.id}"
+    text = st.text_area(tr("conversation.reply"), value=draft.text, height=260, key=key)
+    edited = text.strip() != draft.text.strip()
+    verdict = app.check(text, snap.language, snap.allow_list) if text.strip() else None
+    if verdict is not None:
+        spans = [(v.start, v.end, v.severity) for v in verdict.violations]
+        if verdict.violations:
+            st.markdown(f"**{tr('conversation.checked_text')}**")
+            with st.container(border=True):
+                st.markdown(highlighted_markdown(text, spans))
+        if verdict.allowed:
+            st.success(tr("conversation.gate_ok") if not verdict.violations else tr("conversation.gate_warn"))
+        else:
+            st.error(tr("conversation.gate_blocked"))
+        _violations(verdict)
+    blocked = verdict is None or not verdict.allowed
+    label = tr("conversation.send_edited") if edited else tr("conversation.approve_send")
+    if st.button(label, type="primary", disabled=blocked, key="send", icon=":material/send:"):
+        final = text if edited or draft.action != "reply" else None
+        try:
+            app.run(lambda s: actions.approve_draft(
+                s, principal, draft.id, final_text=final,
+                checker=lambda body, buyer_language, allow: app.check(body, buyer_language, allow),
+            ))
+        except ComplianceBlocked as exc:
+            st.error(tr("error.prefix", message=str(exc)))
+        except ReplyDeskError as exc:
+            st.error(tr("error.prefix", message=str(exc)))
+        else:
+            _done("conversation.sent")
+
+    with st.form("reject", clear_on_submit=True):
+        reason = st.text_input(tr("conversation.reject_reason"), key="reject_reason")
+        if st.form_submit_button(tr("conversation.reject")) and state.attempt(
+            app, lambda s: actions.reject_draft(s, principal, draft.id, reason)
+        ):
+            _done("conversation.rejected")
+
+
+with thread:
+    if snap.current is not None:
+        _draft_panel(snap.current)
+    else:
+        st.info(tr("conversation.no_draft"))
+
+    st.markdown(f"#### {tr('conversation.actions')}")
+    buttons = st.columns(4)
+    if buttons[0].button(tr("conversation.regenerate"), icon=":material/refresh:") and state.attempt(
+        app, lambda s: regenerate_draft(s, principal, app.components(), snap.id)
+    ):
+        _done("conversation.regenerated")
+    if buttons[1].button(tr("conversation.no_response_needed"), icon=":material/done:") and state.attempt(
+        app, lambda s: actions.mark_no_response_needed(s, principal, snap.id)
+    ):
+        _done("conversation.marked_nrn")
+    if snap.status == "hold":
+        if buttons[2].button(tr("conversation.reopen"), icon=":material/play_arrow:") and state.attempt(
+            app, lambda s: actions.reopen(s, principal, snap.id)
+        ):
+            _done("conversation.reopened")
+    elif buttons[2].button(tr("conversation.hold"), icon=":material/pause:") and state.attempt(
+        app, lambda s: actions.hold(s, principal, snap.id)
+    ):
+        _done("conversation.held")
+    if buttons[3].button(tr("conversation.close"), icon=":material/archive:") and state.attempt(
+        app, lambda s: actions.close(s, principal, snap.id)
+    ):
+        _done("conversation.closed")
+
+    history = [d for d in snap.drafts if d.status != "pending"]
+    if history:
+        with st.expander(tr("conversation.history", count=len(history))):
+            for old in reversed(history):
+                st.caption(f"#{old.id} · {tr('draft.' + old.status)} · {escape_markdown(old.drafter)}")
+                if old.reject_reason:
+                    st.text(tr("conversation.reason") + ": " + old.reject_reason)
+                st.text(old.final_text or old.text)

@@ -1,0 +1,1 @@
+"""ReplyDesk engine."""

@@ -1,0 +1,260 @@
+"""`replydesk` command line. Thin: parses arguments, builds settings and services, calls `engine` code."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from engine.errors import ReplyDeskError
+from engine.settings import Settings
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def _open_input(path: str | None) -> IO[str]:
+    if path in (None, "-"):
+        return sys.stdin
+    try:
+        return open(path, encoding="utf-8")
+    except OSError as exc:
+        raise ReplyDeskError(f"Cannot read {path}: {exc.strerror}. Check the path.") from None
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from engine.db import Database
+
+    Database(settings.resolved_database_url).migrate()
+    print("database is up to date")
+    return 0
+
+
+def cmd_setup(args: argparse.Namespace, settings: Settings) -> int:
+    from engine.setup import setup
+
+    for line in setup(settings, demo=args.demo):
+        print(line)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    from engine.db import Database
+    from engine.mail import iter_raw_mails
+    from engine.services.importing import import_raw_mails
+    from engine.services.stores import ensure_store
+
+    db = Database(settings.resolved_database_url)
+    db.check_migrated()
+    with db.transaction() as session:
+        store_id = ensure_store(session, args.store).id
+    summary = import_raw_mails(db, store_id, iter_raw_mails(args.paths), batch_size=settings.sync_batch_size)
+    print(f"{args.store}: {summary.line()}")
+    for error in summary.errors:
+        print(f"  {error['code']}: {error['message']}", file=sys.stderr)
+    return 0
+
+
+def cmd_process(args: argparse.Namespace, settings: Settings) -> int:
+    from engine.components import build_components
+    from engine.db import Database
+    from engine.services.pipeline import process_pending
+
+    db = Database(settings.resolved_database_url)
+    db.check_migrated()
+    with db.transaction() as session:
+        components = build_components(settings, session)
+    total_messages = total_drafts = 0
+    while True:
+        with db.transaction() as session:
+            result = process_pending(session, components, limit=args.batch)
+        total_messages += result.messages
+        total_drafts += result.drafts
+        if result.messages < args.batch:
+            break
+    print(f"{total_messages} buyer messages classified, {total_drafts} drafts written")
+    return 0
+
+
+def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
+    from engine.components import build_components
+    from engine.jsonl import chunks, read_records, write_record
+
+    components = build_components(settings)
+    for chunk in chunks(read_records(_open_input(args.file)), 256):
+        analyses = components.analyze_many([r["text"] for r in chunk], [r.get("marketplace") for r in chunk])
+        for record, analysis in zip(chunk, analyses, strict=True):
+            write_record(
+                {
+                    "id": record["id"],
+                    "language": analysis.language.language,
+                    "language_score": round(analysis.language.score, 4),
+                    "intent": analysis.intent.intent,
+                    "intent_score": round(analysis.intent.score, 4),
+                }
+            )
+    return 0
+
+
+def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    from engine.compliance import check_reply
+    from engine.db import Database
+    from engine.jsonl import read_records, write_record
+
+    allow_lists: dict[str, list[str]] = {}
+    for _, record in read_records(_open_input(args.file)):
+        store = record.get("store")
+        if store and store not in allow_lists:
+            from engine.services.stores import get_store
+
+            with Database(settings.resolved_database_url).transaction() as session:
+                allow_lists[store] = list(get_store(session, store).allow_list or [])
+        verdict = check_reply(
+            record["text"], buyer_language=record.get("language"), allow_list=allow_lists.get(store or "", [])
+        )
+        write_record({"id": record["id"], **verdict.to_dict()})
+    return 0
+
+
+def cmd_draft(args: argparse.Namespace, settings: Settings) -> int:
+    from engine.components import build_components
+    from engine.drafting.protocols import DraftRequest, OrderContext
+    from engine.jsonl import chunks, read_records, write_record
+
+    components = build_components(settings)
+    for chunk in chunks(read_records(_open_input(args.file)), 64):
+        analyses = components.analyze_many([r["text"] for r in chunk], [r.get("marketplace") for r in chunk])
+        for record, analysis in zip(chunk, analyses, strict=True):
+            request = DraftRequest(
+                text=record["text"],
+                language=analysis.language.language,
+                intent=analysis.intent.intent,
+                marketplace=record.get("marketplace"),
+                buyer_name=record.get("buyer_name"),
+                product_title=record.get("product_title"),
+                order=OrderContext(order_id=record.get("order_id")),
+            )
+            result, verdict = components.draft(request)
+            write_record(
+                {
+                    "id": record["id"],
+                    "language": request.language,
+                    "intent": request.intent,
+                    "draft": result.text,
+                    "action": result.action,
+                    "sources": _sources(result.template_id, result.source_ids),
+                    "allowed": verdict.allowed,
+                    "violations": [v.to_dict() for v in verdict.violations],
+                    "drafter": result.drafter,
+                }
+            )
+    return 0
+
+
+def _sources(template_id: str | None, source_ids: Sequence[int]) -> list[dict[str, Any]]:
+    sources: list[dict[str, Any]] = [{"kind": "knowledge", "id": i} for i in source_ids]
+    if template_id:
+        sources.insert(0, {"kind": "template", "id": template_id})
+    return sources
+
+
+def cmd_parse_email(args: argparse.Namespace, settings: Settings) -> int:
+    from engine.errors import MailParseError
+    from engine.jsonl import write_record
+    from engine.mail import iter_raw_mails, parse_mail, to_cli_record
+
+    failures = 0
+    for mail in iter_raw_mails(args.paths):
+        try:
+            write_record(to_cli_record(parse_mail(mail.raw), mail.source))
+        except MailParseError as exc:
+            failures += 1
+            write_record({"source": mail.source, "kind": "unparsed", "error": str(exc)})
+    return 1 if failures else 0
+
+
+def cmd_train_intents(args: argparse.Namespace, settings: Settings) -> int:
+    from engine.components import build_embedder
+    from engine.db import Database
+    from engine.nlp.intent import train_default_model
+    from engine.services.knowledge import accepted_examples
+
+    extra = []
+    if not args.no_db:
+        db = Database(settings.resolved_database_url)
+        db.check_migrated()
+        with db.transaction() as session:
+            extra = accepted_examples(session)
+    embedder = build_embedder(settings)
+    model = train_default_model(embedder, extra=extra, include_shared=not args.team_only)
+    directory = settings.models_dir / ("intent-fake" if settings.nlp_backend == "fake" else "intent")
+    path = model.save(directory)
+    print(f"intent model {model.version} saved to {path} ({len(extra)} examples from the queue)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="replydesk", description="ReplyDesk: Amazon buyer-message replies.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        command.set_defaults(handler=handler)
+        return command
+
+    add("migrate", cmd_migrate, "create or upgrade the database schema")
+    setup = add(
+        "setup", cmd_setup, "migrate, seed the knowledge base; with --demo also load and process the demo inbox"
+    )
+    setup.add_argument("--demo", action="store_true", help="load the demo stores, users and inbox when empty")
+    imp = add("import", cmd_import, "import mail from .eml files, folders, mbox files or Maildir folders")
+    imp.add_argument("paths", nargs="+", type=Path)
+    imp.add_argument("--store", required=True, help="store (seller account) the mail belongs to")
+    proc = add("process", cmd_process, "classify new buyer messages and write drafts")
+    proc.add_argument("--batch", type=int, default=200)
+    for name, handler, text in (
+        (
+            "classify",
+            cmd_classify,
+            "JSON Lines {id,text,marketplace?} → {id,language,language_score,intent,intent_score}",
+        ),
+        ("check", cmd_check, "JSON Lines {id,text,language?,store?} → {id,allowed,violations}"),
+        ("draft", cmd_draft, "JSON Lines {id,text,marketplace?,order_id?,buyer_name?,product_title?} → drafts"),
+    ):
+        command = add(name, handler, text)
+        command.add_argument("file", nargs="?", help="input file (default: standard input)")
+    parse = add("parse-email", cmd_parse_email, "parse relay mails (.eml, folders, mbox, Maildir) to JSON Lines")
+    parse.add_argument("paths", nargs="+", type=Path)
+    train = add("train-intents", cmd_train_intents, "train and save a new intent model version")
+    train.add_argument("--team-only", action="store_true", help="team examples only, without the shared data sets")
+    train.add_argument("--no-db", action="store_true", help="do not read accepted corrections from the database")
+    _register_optional(sub, add)
+    return parser
+
+
+def _register_optional(sub: Any, add: Callable[[str, Handler, str], argparse.ArgumentParser]) -> None:
+    """Commands contributed by other parts: stores and users, sync and send workers, evals."""
+    from engine import cli_admin, cli_eval, cli_workers
+
+    for module in (cli_admin, cli_workers, cli_eval):
+        module.register(add)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        settings = Settings.from_env()
+        return int(args.handler(args, settings))
+    except ReplyDeskError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""The values the gate returns: violations, a verdict over them, and the catalogue entry of a rule."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Severity = Literal["block", "warn"]
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule: str  # rule id, see `RULES`
+    severity: Severity
+    start: int  # character offsets into the checked text: text[start:end] == self.text
+    end: int
+    text: str
+    explanation: str  # one sentence: what Amazon forbids and what to do instead
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "rule": self.rule,
+            "severity": self.severity,
+            "start": self.start,
+            "end": self.end,
+            "text": self.text,
+            "explanation": self.explanation,
+        }
+
+
+@dataclass(frozen=True)
+class Verdict:
+    violations: tuple[Violation, ...]
+
+    @property
+    def allowed(self) -> bool:
+        return not any(v.severity == "block" for v in self.violations)
+
+    @property
+    def blocking(self) -> tuple[Violation, ...]:
+        return tuple(v for v in self.violations if v.severity == "block")
+
+    def to_dict(self) -> dict[str, object]:
+        return {"allowed": self.allowed, "violations": [v.to_dict() for v in self.violations]}
+
+
+@dataclass(frozen=True)
+class RuleInfo:
+    id: str
+    severity: Severity
+    title: str
+    description: str  # also the explanation attached to each violation of the rule

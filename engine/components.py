@@ -1,0 +1,189 @@
+"""The pipeline's pluggable parts, chosen by settings and built once per process.
+
+`nlp_backend = "real"`: fastText + lingua language ID, the packaged sentence-transformers model, a trained
+intent model (trained on first use and saved under `data/models/intent`). `"fake"`: the same language ID
+(it is fast and offline) with a hashing embedder, for tests and small machines.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.compliance import Verdict, check_reply
+from engine.db.models import KnowledgeItem, TemplateRow
+from engine.drafting.default import DefaultDrafter
+from engine.drafting.protocols import Drafter, DraftRequest, DraftResult
+from engine.drafting.templates import Template, TemplateSet, load_templates
+from engine.errors import ModelError
+from engine.nlp.embeddings import HashingEmbedder, SentenceTransformerEmbedder
+from engine.nlp.index import AnswerIndex, IndexedItem
+from engine.nlp.intent import IntentModel, train_default_model
+from engine.nlp.language import FastTextLanguageDetector
+from engine.nlp.protocols import Embedder, IntentClassifier, IntentGuess, LanguageDetector, LanguageGuess
+from engine.settings import Settings
+from engine.taxonomy import MARKETPLACES
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    language: LanguageGuess
+    intent: IntentGuess
+
+
+@dataclass
+class Components:
+    language: LanguageDetector
+    intents: IntentClassifier
+    embedder: Embedder
+    index: AnswerIndex
+    templates: TemplateSet
+    drafter: Drafter
+
+    def analyze_many(self, texts: Sequence[str], marketplaces: Sequence[str | None]) -> list[Analysis]:
+        languages = [
+            self.language.detect(text, prior=_default_language(marketplace))
+            for text, marketplace in zip(texts, marketplaces, strict=True)
+        ]
+        classify_many = getattr(self.intents, "classify_many", None)
+        if classify_many is not None:
+            intents = classify_many(list(texts), [g.language for g in languages])
+        else:
+            intents = [self.intents.classify(t, language=g.language) for t, g in zip(texts, languages, strict=True)]
+        return [Analysis(lang, intent) for lang, intent in zip(languages, intents, strict=True)]
+
+    def analyze(self, text: str, marketplace: str | None = None) -> Analysis:
+        return self.analyze_many([text], [marketplace])[0]
+
+    def draft(self, request: DraftRequest, *, allow_list: Sequence[str] = ()) -> tuple[DraftResult, Verdict]:
+        """Retrieve (when the request has no sources yet), draft, and check the draft."""
+        if not request.retrieved:
+            retrieved = self.index.search(request.text, k=5, language=request.language, intent=request.intent)
+            request = DraftRequest(**{**request.__dict__, "retrieved": tuple(retrieved)})
+        result = self.drafter.draft(request)
+        verdict = self.check(result.text, buyer_language=request.language, allow_list=allow_list)
+        return result, verdict
+
+    def check(self, text: str, *, buyer_language: str | None, allow_list: Sequence[str] = ()) -> Verdict:
+        reply_language = self.language.detect(text).language if text.strip() else None
+        return check_reply(text, buyer_language=buyer_language, reply_language=reply_language, allow_list=allow_list)
+
+
+def _default_language(marketplace: str | None) -> str | None:
+    found = MARKETPLACES.get(marketplace or "")
+    return found.default_language if found else None
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    if settings.nlp_backend == "fake":
+        return HashingEmbedder()
+    return SentenceTransformerEmbedder(settings.embedding_model)
+
+
+def load_or_train_intents(settings: Settings, embedder: Embedder, session: Session | None = None) -> IntentModel:
+    directory = settings.models_dir / ("intent-fake" if settings.nlp_backend == "fake" else "intent")
+    try:
+        return IntentModel.load(directory, embedder)
+    except ModelError:
+        log.info("No intent model in %s yet: training one (about a minute, once).", directory)
+    from engine.services.knowledge import accepted_examples  # avoids an import cycle at module load
+
+    extra = accepted_examples(session) if session is not None else []
+    model = train_default_model(embedder, extra=extra, include_shared=settings.nlp_backend == "real")
+    model.save(directory)
+    return model
+
+
+def templates_from_db(session: Session, knowledge_dir: Path) -> TemplateSet:
+    rows = session.scalars(select(TemplateRow).where(TemplateRow.active.is_(True))).all()
+    if not rows:
+        return load_templates(knowledge_dir / "templates")
+    return TemplateSet(
+        Template(id=r.key, intent=r.intent, language=r.language, name=r.name, body=r.body, required=tuple(r.required))
+        for r in rows
+    )
+
+
+def knowledge_items(session: Session) -> list[IndexedItem]:
+    rows = session.scalars(select(KnowledgeItem).where(KnowledgeItem.active.is_(True))).all()
+    return [
+        IndexedItem(
+            id=r.id,
+            question=r.question,
+            answer=r.answer,
+            intent=r.intent,
+            language=r.language,
+            marketplace=r.marketplace,
+            store_id=r.store_id,
+        )
+        for r in rows
+    ]
+
+
+def seed_items(knowledge_dir: Path) -> list[IndexedItem]:
+    """Seed answers straight from `knowledge/answers/seed.jsonl` (ids: line numbers), for use without a database."""
+    items = []
+    path = knowledge_dir / "answers" / "seed.jsonl"
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            row = json.loads(line)
+            items.append(
+                IndexedItem(
+                    id=number,
+                    question=row["question"],
+                    answer=row["answer"],
+                    intent=row["intent"],
+                    language=row["language"],
+                    marketplace=row.get("marketplace"),
+                )
+            )
+    return items
+
+
+def build_index(items: Sequence[IndexedItem], embedder: Embedder) -> AnswerIndex:
+    index = AnswerIndex(embedder)
+    index.add(list(items))
+    return index
+
+
+def build_drafter(settings: Settings, templates: TemplateSet) -> Drafter:
+    default = DefaultDrafter(templates)
+    if not settings.llm_configured:
+        return default
+    from engine.drafting.llm import build_llm_drafter
+
+    return build_llm_drafter(
+        api_key=settings.openai_api_key,
+        base_url=settings.openai_base_url,
+        model=settings.llm_model,
+        templates=templates,
+        fallback=default,
+    )
+
+
+def build_components(settings: Settings, session: Session | None = None) -> Components:
+    """Everything the pipeline needs. With a session, templates and past answers come from the database;
+    without one (the stateless CLI commands), from the files in `knowledge/`."""
+    embedder = build_embedder(settings)
+    if session is not None:
+        templates = templates_from_db(session, settings.knowledge_dir)
+        items = knowledge_items(session)
+    else:
+        templates = load_templates(settings.knowledge_dir / "templates")
+        items = seed_items(settings.knowledge_dir)
+    return Components(
+        language=FastTextLanguageDetector(),
+        intents=load_or_train_intents(settings, embedder, session),
+        embedder=embedder,
+        index=build_index(items, embedder),
+        templates=templates,
+        drafter=build_drafter(settings, templates),
+    )

@@ -1,0 +1,1 @@
+"""Templates, the default (offline) drafter, the LLM drafter and buyer-data masking."""

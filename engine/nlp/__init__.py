@@ -1,0 +1,1 @@
+"""Language identification, intent classification, embeddings and the past-answer index."""

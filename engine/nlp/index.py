@@ -1,0 +1,368 @@
+"""The past-answer index: hybrid (dense + lexical) search over knowledge items, with filters.
+
+What is embedded: the item's *question* (the buyer message it answered), or the answer when an item
+has no question. A new buyer message is compared with past buyer messages (like with like, which is
+what MiniLM is trained for); answers carry greetings, signatures and policy boilerplate that would
+pull every query towards the longest template.
+
+Dense scores come from faiss: an exact `IndexFlatIP` inside an `IndexIDMap2` up to `exact_limit`
+items, an `IndexIVFFlat` (inner product, trained on the items at hand) above it; the switch happens
+inside `add`/`remove`. Vectors are also kept in a matrix so filtered searches can fall back to an
+exact scan over just the matching items. Not safe for concurrent writers without the internal lock,
+which every public method takes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from engine.errors import ModelError
+from engine.nlp.lexical import LexicalIndex
+from engine.nlp.protocols import Embedder, RetrievedAnswer
+
+DENSE_WEIGHT = 0.7  # the rest goes to the lexical score
+_MANIFEST = "manifest.json"
+_ITEMS = "items.jsonl"
+_FAISS = "index.faiss"
+_FORMAT_VERSION = 1
+_FINGERPRINT_MODULUS = 1 << 256
+
+
+@dataclass(frozen=True)
+class IndexedItem:
+    id: int
+    question: str
+    answer: str
+    intent: str
+    language: str
+    marketplace: str | None = None
+    store_id: int | None = None
+
+    @property
+    def search_text(self) -> str:
+        return self.question if self.question.strip() else self.answer
+
+
+@dataclass(frozen=True)
+class _Filters:
+    language: str | None = None
+    intent: str | None = None
+    marketplace: str | None = None
+    store_id: int | None = None
+
+    @property
+    def active(self) -> bool:
+        return any(value is not None for value in dataclasses.astuple(self))
+
+    def accepts(self, item: IndexedItem) -> bool:
+        return (
+            (self.language is None or item.language == self.language)
+            and (self.intent is None or item.intent == self.intent)
+            and (self.marketplace is None or item.marketplace == self.marketplace)
+            and (self.store_id is None or item.store_id == self.store_id)
+        )
+
+
+def embedder_name(embedder: Embedder) -> str:
+    return str(getattr(embedder, "model_name", type(embedder).__name__))
+
+
+def item_digest(item: IndexedItem) -> int:
+    payload = json.dumps(dataclasses.astuple(item), ensure_ascii=False, separators=(",", ":"))
+    return int.from_bytes(hashlib.sha256(payload.encode("utf-8")).digest(), "big")
+
+
+class AnswerIndex:
+    def __init__(self, embedder: Embedder, *, exact_limit: int = 100_000) -> None:
+        self.embedder = embedder
+        self.exact_limit = exact_limit
+        self.dimension = embedder.dimension
+        self._lock = threading.RLock()
+        self._items: dict[int, IndexedItem] = {}
+        self._rows: dict[int, int] = {}  # id -> row in _matrix
+        self._row_ids: list[int] = []
+        self._matrix = np.zeros((0, self.dimension), dtype=np.float32)
+        self._lexical = LexicalIndex()
+        self._digest_sum = 0
+        self._faiss: Any = self._new_exact_index()
+        self.approximate = False
+
+    # ---- writing -------------------------------------------------------------------------------
+
+    def add(self, items: Sequence[IndexedItem]) -> None:
+        """Embed and index `items`; an id already present is replaced."""
+        unique = list({item.id: item for item in items}.values())
+        if not unique:
+            return
+        vectors = self._check_vectors(self.embedder.embed([item.search_text for item in unique]), len(unique))
+        self.add_embedded(unique, vectors)
+
+    def add_embedded(self, items: Sequence[IndexedItem], vectors: np.ndarray) -> None:
+        """Index items whose vectors are already computed (rebuilds, benchmarks). Rows must be L2-normalised."""
+        vectors = self._check_vectors(vectors, len(items))
+        with self._lock:
+            self._remove_ids([item.id for item in items if item.id in self._items])
+            start = len(self._row_ids)
+            self._reserve(start + len(items))
+            self._matrix[start : start + len(items)] = vectors
+            for offset, item in enumerate(items):
+                self._items[item.id] = item
+                self._rows[item.id] = start + offset
+                self._row_ids.append(item.id)
+                self._lexical.add(item.id, item.search_text)
+                self._digest_sum = (self._digest_sum + item_digest(item)) % _FINGERPRINT_MODULUS
+            ids = np.fromiter((item.id for item in items), dtype=np.int64, count=len(items))
+            if not self.approximate and len(self._row_ids) > self.exact_limit:
+                self._switch(approximate=True)
+            else:
+                self._faiss.add_with_ids(vectors, ids)
+
+    def remove(self, ids: Iterable[int]) -> None:
+        with self._lock:
+            self._remove_ids([doc_id for doc_id in set(ids) if doc_id in self._items])
+            # Hysteresis: go back to exact search only well below the limit, so a delete/add cycle
+            # around the limit does not retrain the approximate index each time.
+            if self.approximate and len(self._row_ids) <= self.exact_limit // 2:
+                self._switch(approximate=False)
+
+    def _remove_ids(self, ids: list[int]) -> None:
+        if not ids:
+            return
+        self._faiss.remove_ids(np.asarray(ids, dtype=np.int64))
+        for doc_id in ids:
+            item = self._items.pop(doc_id)
+            self._lexical.remove(doc_id)
+            self._digest_sum = (self._digest_sum - item_digest(item)) % _FINGERPRINT_MODULUS
+            row = self._rows.pop(doc_id)
+            last = len(self._row_ids) - 1
+            if row != last:  # move the last row into the hole
+                moved = self._row_ids[last]
+                self._matrix[row] = self._matrix[last]
+                self._row_ids[row] = moved
+                self._rows[moved] = row
+            self._row_ids.pop()
+
+    def _reserve(self, rows: int) -> None:
+        if rows <= self._matrix.shape[0]:
+            return
+        grown = np.zeros((max(rows, 2 * self._matrix.shape[0], 64), self.dimension), dtype=np.float32)
+        grown[: len(self._row_ids)] = self._matrix[: len(self._row_ids)]
+        self._matrix = grown
+
+    def _switch(self, *, approximate: bool) -> None:
+        vectors = self._matrix[: len(self._row_ids)]
+        ids = np.asarray(self._row_ids, dtype=np.int64)
+        self._faiss = self._new_ivf_index(vectors) if approximate else self._new_exact_index()
+        self._faiss.add_with_ids(vectors, ids)
+        self.approximate = approximate
+
+    def _new_exact_index(self) -> Any:
+        return faiss.IndexIDMap2(faiss.IndexFlatIP(self.dimension))
+
+    def _new_ivf_index(self, training: np.ndarray) -> Any:
+        n = training.shape[0]
+        # ~sqrt(n) lists with at least 39 training points each (faiss's own rule of thumb).
+        nlist = max(1, min(int(math.sqrt(n)), n // 39))
+        quantizer = faiss.IndexFlatIP(self.dimension)
+        index = faiss.IndexIVFFlat(quantizer, self.dimension, nlist, faiss.METRIC_INNER_PRODUCT)
+        index.cp.seed = 1234  # deterministic k-means
+        index.train(training)
+        index.nprobe = min(nlist, max(8, nlist // 10))
+        # A hashtable direct map lets the IVF index remove ids and reconstruct vectors by id.
+        index.set_direct_map_type(faiss.DirectMap.Hashtable)  # type: ignore[attr-defined]
+        return index
+
+    def _check_vectors(self, vectors: np.ndarray, count: int) -> np.ndarray:
+        array = np.ascontiguousarray(vectors, dtype=np.float32)
+        if array.shape != (count, self.dimension):
+            raise ModelError(
+                f"The embedder returned vectors of shape {array.shape}, expected ({count}, {self.dimension}); "
+                "check REPLYDESK_EMBEDDING_MODEL and rebuild with `replydesk reindex`."
+            )
+        return array
+
+    # ---- reading -------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, item_id: int) -> IndexedItem | None:
+        return self._items.get(item_id)
+
+    @property
+    def fingerprint(self) -> str:
+        """Order-independent hash of every indexed item (id, texts, labels); changes with any edit."""
+        return f"{len(self._items)}-{self._digest_sum:064x}"
+
+    def search(
+        self,
+        query: str,
+        *,
+        k: int = 5,
+        language: str | None = None,
+        intent: str | None = None,
+        marketplace: str | None = None,
+        store_id: int | None = None,
+        min_score: float = 0.0,
+    ) -> list[RetrievedAnswer]:
+        """Best `k` items for `query`: DENSE_WEIGHT × cosine (clipped to [0, 1]) + the rest × BM25."""
+        if k <= 0 or not query.strip():
+            return []
+        vector = self._check_vectors(self.embedder.embed([query]), 1)[0]
+        filters = _Filters(language, intent, marketplace, store_id)
+        with self._lock:
+            if not self._items:
+                return []
+            overfetch = max(4 * k, 50) * (4 if filters.active else 1)
+            dense = self._dense_candidates(vector, overfetch)
+            candidates = set(dense) | set(self._lexical.candidates(query, limit=overfetch))
+            candidates = {doc_id for doc_id in candidates if filters.accepts(self._items[doc_id])}
+            if filters.active and len(candidates) < k:
+                candidates |= set(self._filtered_scan(vector, filters, overfetch))
+            ranked = self._rank(query, vector, candidates)
+            return [answer for answer in ranked if answer.score >= min_score][:k]
+
+    def search_vector(
+        self,
+        vector: np.ndarray,
+        *,
+        k: int = 5,
+        language: str | None = None,
+        intent: str | None = None,
+        marketplace: str | None = None,
+        store_id: int | None = None,
+    ) -> list[tuple[int, float]]:
+        """Dense-only search with a precomputed query vector: (id, cosine) pairs, best first."""
+        query = self._check_vectors(np.asarray(vector).reshape(1, -1), 1)[0]
+        filters = _Filters(language, intent, marketplace, store_id)
+        with self._lock:
+            found = self._dense_candidates(query, k * (4 if filters.active else 1))
+            hits = [(doc_id, score) for doc_id, score in found.items() if filters.accepts(self._items[doc_id])]
+            if filters.active and len(hits) < k:
+                scan = self._filtered_scan(query, filters, k)
+                hits = list({**dict(hits), **scan}.items())
+            return sorted(hits, key=lambda hit: -hit[1])[:k]
+
+    def _dense_candidates(self, vector: np.ndarray, count: int) -> dict[int, float]:
+        count = min(count, len(self._items))
+        scores, ids = self._faiss.search(vector.reshape(1, -1), count)
+        return {int(i): float(s) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0}
+
+    def _filtered_scan(self, vector: np.ndarray, filters: _Filters, count: int) -> dict[int, float]:
+        rows = [self._rows[doc_id] for doc_id, item in self._items.items() if filters.accepts(item)]
+        if not rows:
+            return {}
+        scores = self._matrix[rows] @ vector
+        top = np.argsort(-scores)[:count]
+        return {self._row_ids[rows[i]]: float(scores[i]) for i in top}
+
+    def _rank(self, query: str, vector: np.ndarray, candidates: set[int]) -> list[RetrievedAnswer]:
+        if not candidates:
+            return []
+        ids = sorted(candidates)
+        dense = self._matrix[[self._rows[doc_id] for doc_id in ids]] @ vector
+        lexical = self._lexical.scores(query, ids)
+        answers = []
+        for doc_id, cosine in zip(ids, dense, strict=True):
+            score = DENSE_WEIGHT * min(1.0, max(0.0, float(cosine))) + (1.0 - DENSE_WEIGHT) * lexical[doc_id]
+            item = self._items[doc_id]
+            answers.append(
+                RetrievedAnswer(
+                    knowledge_id=item.id,
+                    question=item.question,
+                    answer=item.answer,
+                    intent=item.intent,
+                    language=item.language,
+                    score=round(min(1.0, max(0.0, score)), 6),
+                )
+            )
+        return sorted(answers, key=lambda answer: (-answer.score, answer.knowledge_id))
+
+    # ---- persistence ---------------------------------------------------------------------------
+
+    def save(self, directory: Path) -> None:
+        """Write index.faiss, items.jsonl (row order) and manifest.json; the manifest goes last."""
+        directory.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            faiss.write_index(self._faiss, str(directory / _FAISS))
+            with (directory / _ITEMS).open("w", encoding="utf-8") as out:
+                for doc_id in self._row_ids:
+                    out.write(json.dumps(dataclasses.asdict(self._items[doc_id]), ensure_ascii=False) + "\n")
+            manifest = {
+                "format": _FORMAT_VERSION,
+                "model": embedder_name(self.embedder),
+                "dimension": self.dimension,
+                "count": len(self._items),
+                "fingerprint": self.fingerprint,
+                "approximate": self.approximate,
+                "exact_limit": self.exact_limit,
+            }
+            (directory / _MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: Path, embedder: Embedder) -> AnswerIndex:
+        manifest = _read_manifest(directory)
+        model = embedder_name(embedder)
+        if manifest.get("model") != model or manifest.get("dimension") != embedder.dimension:
+            raise ModelError(
+                f"The answer index in {directory} was built with {manifest.get('model')} "
+                f"({manifest.get('dimension')} dimensions) but the embedder is {model} "
+                f"({embedder.dimension} dimensions); rebuild it with `replydesk reindex`."
+            )
+        try:
+            items = [
+                IndexedItem(**json.loads(line))
+                for line in (directory / _ITEMS).read_text(encoding="utf-8").splitlines()
+                if line.strip()
+            ]
+            faiss_index = faiss.read_index(str(directory / _FAISS))
+        except (OSError, ValueError, TypeError, RuntimeError) as exc:
+            raise ModelError(
+                f"The answer index in {directory} is unreadable ({exc}); rebuild it with `replydesk reindex`."
+            ) from exc
+        index = cls(embedder, exact_limit=int(manifest.get("exact_limit", 100_000)))
+        ids = np.asarray([item.id for item in items], dtype=np.int64)
+        vectors = faiss_index.reconstruct_batch(ids) if len(ids) else np.zeros((0, embedder.dimension))
+        with index._lock:
+            index._faiss = faiss_index
+            index.approximate = bool(manifest.get("approximate", False))
+            index._reserve(len(items))
+            index._matrix[: len(items)] = vectors
+            for row, item in enumerate(items):
+                index._items[item.id] = item
+                index._rows[item.id] = row
+                index._row_ids.append(item.id)
+                index._lexical.add(item.id, item.search_text)
+                index._digest_sum = (index._digest_sum + item_digest(item)) % _FINGERPRINT_MODULUS
+        if index.fingerprint != manifest.get("fingerprint") or faiss_index.ntotal != len(items):
+            raise ModelError(
+                f"The answer index in {directory} does not match its manifest (a partial write?); "
+                "rebuild it with `replydesk reindex`."
+            )
+        return index
+
+
+def _read_manifest(directory: Path) -> dict[str, Any]:
+    path = directory / _MANIFEST
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(
+            f"No answer index at {directory} ({_MANIFEST} is missing); build it with `replydesk reindex`."
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{path} is unreadable ({exc}); rebuild the index with `replydesk reindex`.") from exc
+    if not isinstance(data, dict) or data.get("format") != _FORMAT_VERSION:
+        raise ModelError(f"{path} has an unknown format; rebuild the index with `replydesk reindex`.")
+    return data

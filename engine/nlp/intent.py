@@ -1,0 +1,720 @@
+"""Intent classification of buyer messages.
+
+`IntentModel` blends two linear models and averages their probabilities:
+
+- logistic regression on sentence embeddings (any `Embedder`; the packaged model is English), and
+- logistic regression on character n-grams (TF-IDF, ``char_wb`` 2–5), which carries the other languages,
+  typos and short in-thread replies such as "still nothing" or "immer noch nichts".
+
+For a message whose language is known not to be English the character model gets more weight, because the
+English embedding model understands little of it.
+
+Low confidence (see `IntentModel.classify`): below `review_threshold` the guess is kept but flagged
+``needs_review``; only below `unclear_threshold` (nothing stands out, e.g. gibberish or an empty message) does
+the intent become ``other``.
+
+`KeywordIntentClassifier` is the deterministic fallback used before a model is trained, and in tests.
+
+Artifacts: ``<models dir>/<version>/model.joblib`` + ``manifest.json``, and ``<models dir>/current`` (a text file
+naming the version in use). joblib files are pickles: load only artifacts this installation wrote.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import sklearn
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+
+from engine.errors import ModelError
+from engine.nlp.protocols import Embedder, IntentClassifier, IntentGuess
+from engine.nlp.training_data import REPO_ROOT, Example, load_all_examples, load_labelled_jsonl
+from engine.taxonomy import INTENTS
+
+ARTIFACT_FORMAT = 1
+MODEL_FILE = "model.joblib"
+MANIFEST_FILE = "manifest.json"
+CURRENT_FILE = "current"
+EVAL_SET = REPO_ROOT / "evals" / "datasets" / "buyer_messages.jsonl"
+TRAIN_FIX = "run `replydesk train-intents` to train and save one"
+
+DEFAULT_REVIEW_THRESHOLD = 0.45
+DEFAULT_UNCLEAR_THRESHOLD = 0.2
+# Share of the embedding model in the blend, for English / unknown language and for other languages.
+EMBEDDING_WEIGHT = 0.5
+EMBEDDING_WEIGHT_NON_ENGLISH = 0.3
+# Realistic, hand-written messages count more than the clean public templates.
+SOURCE_WEIGHTS = {"correction": 3.0, "team": 2.0, "product_qa": 0.5, "bitext": 1.0}
+MAX_CHARS = 1500  # long pastes add nothing but cost; the buyer's own words come first
+
+_URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+_ORDER_ID = re.compile(r"\b\d{3}-\d{7}-\d{7}\b")
+_LONG_NUMBER = re.compile(r"\d{5,}")
+_SPACES = re.compile(r"\s+")
+
+
+def normalise_message(text: str) -> str:
+    """Replace links, order ids and long numbers by placeholders so they do not look like content words."""
+    text = _URL.sub(" link ", text[:MAX_CHARS])
+    text = _ORDER_ID.sub(" ordernumber ", text)
+    text = _LONG_NUMBER.sub(" 0000 ", text)
+    return _SPACES.sub(" ", text).strip()
+
+
+def embedder_name(embedder: Embedder) -> str:
+    """The embedder's `model_name` (as the embeddings module sets it), else its class name."""
+    for attribute in ("model_name", "name"):
+        name = getattr(embedder, attribute, None)
+        if isinstance(name, str) and name:
+            return name
+    return type(embedder).__name__
+
+
+def data_hash(examples: Sequence[Example], seed: int) -> str:
+    digest = hashlib.sha256(f"format={ARTIFACT_FORMAT};seed={seed}\n".encode())
+    for line in sorted(f"{e.source}\t{e.intent}\t{e.language}\t{e.text}" for e in examples):
+        digest.update(line.encode("utf-8") + b"\n")
+    return digest.hexdigest()
+
+
+def balanced_weights(examples: Sequence[Example]) -> np.ndarray:
+    """Per-example weight: the source's trust, rescaled so every intent carries the same total weight."""
+    raw = np.array([SOURCE_WEIGHTS.get(e.source, 1.0) for e in examples], dtype=np.float64)
+    totals: dict[str, float] = {}
+    for example, weight in zip(examples, raw, strict=True):
+        totals[example.intent] = totals.get(example.intent, 0.0) + float(weight)
+    share = raw.sum() / len(totals)
+    return np.array([w * share / totals[e.intent] for e, w in zip(examples, raw, strict=True)])
+
+
+@dataclass
+class IntentModel:
+    """Implements `IntentClassifier`. Build with `train` or `load`, never by hand."""
+
+    version: str
+    embedder_name: str
+    embedder: Embedder
+    labels: tuple[str, ...]
+    embedding_classifier: LogisticRegression
+    char_vectorizer: TfidfVectorizer
+    char_classifier: LogisticRegression
+    data_hash: str
+    counts: dict[str, dict[str, int]]
+    review_threshold: float = DEFAULT_REVIEW_THRESHOLD
+    unclear_threshold: float = DEFAULT_UNCLEAR_THRESHOLD
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def train(
+        cls, examples: Sequence[Example], embedder: Embedder, *, seed: int = 0, now: datetime | None = None
+    ) -> IntentModel:
+        intents_seen = {e.intent for e in examples}
+        if len(intents_seen) < 2:
+            raise ModelError("Intent training needs examples of at least two intents; add examples and retry.")
+        texts = [normalise_message(e.text) for e in examples]
+        targets = [e.intent for e in examples]
+        weights = balanced_weights(examples)
+
+        vectors = embedder.embed(texts)
+        embedding_classifier = LogisticRegression(C=8.0, max_iter=2000, random_state=seed)
+        embedding_classifier.fit(vectors, targets, sample_weight=weights)
+
+        char_vectorizer = TfidfVectorizer(
+            analyzer="char_wb", ngram_range=(2, 5), lowercase=True, sublinear_tf=True, min_df=1, dtype=np.float32
+        )
+        char_features = char_vectorizer.fit_transform(texts)
+        char_classifier = LogisticRegression(C=20.0, max_iter=3000, random_state=seed)
+        char_classifier.fit(char_features, targets, sample_weight=weights)
+
+        hashed = data_hash(examples, seed)
+        stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+        counts = {
+            "intent": dict(sorted(Counter(targets).items())),
+            "source": dict(sorted(Counter(e.source for e in examples).items())),
+            "language": dict(sorted(Counter(e.language or "und" for e in examples).items())),
+        }
+        return cls(
+            version=f"{stamp}-{hashed[:8]}",
+            embedder_name=embedder_name(embedder),
+            embedder=embedder,
+            labels=tuple(str(label) for label in embedding_classifier.classes_),
+            embedding_classifier=embedding_classifier,
+            char_vectorizer=char_vectorizer,
+            char_classifier=char_classifier,
+            data_hash=hashed,
+            counts=counts,
+        )
+
+    # -- prediction -------------------------------------------------------------------------------------------
+
+    def probabilities(self, texts: Sequence[str], languages: Sequence[str | None] | None = None) -> np.ndarray:
+        """Blended probabilities, shape (len(texts), len(self.labels)), columns in `self.labels` order."""
+        if languages is not None and len(languages) != len(texts):
+            raise ValueError("languages must be as long as texts")
+        cleaned = [normalise_message(t) for t in texts]
+        from_embeddings = self.embedding_classifier.predict_proba(self.embedder.embed(cleaned))
+        from_chars = self.char_classifier.predict_proba(self.char_vectorizer.transform(cleaned))
+        langs = languages if languages is not None else [None] * len(texts)
+        weight = np.array(
+            [EMBEDDING_WEIGHT if lang in (None, "en") else EMBEDDING_WEIGHT_NON_ENGLISH for lang in langs]
+        )[:, None]
+        return np.asarray(weight * from_embeddings + (1.0 - weight) * from_chars)
+
+    def classify(self, text: str, *, language: str | None = None) -> IntentGuess:
+        return self.classify_many([text], [language])[0]
+
+    def classify_many(self, texts: Sequence[str], languages: Sequence[str | None] | None = None) -> list[IntentGuess]:
+        """One embedding batch for all texts. Empty messages are `other`, flagged for review."""
+        if not texts:
+            return []
+        probabilities = self.probabilities(texts, languages)
+        return [
+            self._guess(row) if normalise_message(text) else _empty_guess()
+            for text, row in zip(texts, probabilities, strict=True)
+        ]
+
+    def _guess(self, row: np.ndarray) -> IntentGuess:
+        scores = {intent: 0.0 for intent in INTENTS}
+        scores.update({label: round(float(p), 4) for label, p in zip(self.labels, row, strict=True)})
+        best = int(np.argmax(row))
+        top = float(row[best])
+        if top < self.unclear_threshold:
+            return IntentGuess(intent="other", score=scores.get("other", 0.0), needs_review=True, scores=scores)
+        return IntentGuess(
+            intent=self.labels[best], score=round(top, 4), needs_review=top < self.review_threshold, scores=scores
+        )
+
+    # -- artifacts --------------------------------------------------------------------------------------------
+
+    def manifest(self) -> dict[str, Any]:
+        return {
+            "format": ARTIFACT_FORMAT,
+            "version": self.version,
+            "data_hash": self.data_hash,
+            "embedder_name": self.embedder_name,
+            "embedder_dimension": int(self.embedder.dimension),
+            "labels": list(self.labels),
+            "review_threshold": self.review_threshold,
+            "unclear_threshold": self.unclear_threshold,
+            "sklearn_version": sklearn.__version__,
+            "counts": self.counts,
+            "metrics": self.metrics,
+        }
+
+    def save(self, directory: Path) -> Path:
+        """Write ``directory/<version>/`` and point ``directory/current`` at it; returns the version folder."""
+        target = directory / self.version
+        target.mkdir(parents=True, exist_ok=True)
+        state = {
+            "format": ARTIFACT_FORMAT,
+            "embedding_classifier": self.embedding_classifier,
+            "char_vectorizer": self.char_vectorizer,
+            "char_classifier": self.char_classifier,
+        }
+        joblib.dump(state, target / MODEL_FILE, compress=3)
+        (target / MANIFEST_FILE).write_text(json.dumps(self.manifest(), indent=2, sort_keys=True), "utf-8")
+        # Written last and atomically, so a crash mid-save leaves the previous model in use.
+        pointer = directory / f".{CURRENT_FILE}.tmp"
+        pointer.write_text(self.version + "\n", encoding="utf-8")
+        pointer.replace(directory / CURRENT_FILE)
+        return target
+
+    @classmethod
+    def load(cls, directory: Path, embedder: Embedder) -> IntentModel:
+        pointer = directory / CURRENT_FILE
+        if not pointer.is_file():
+            raise ModelError(f"No intent model found in {directory}; {TRAIN_FIX}.")
+        version = pointer.read_text(encoding="utf-8").strip()
+        target = directory / version
+        try:
+            manifest = json.loads((target / MANIFEST_FILE).read_text(encoding="utf-8"))
+            state = joblib.load(target / MODEL_FILE)
+        except (OSError, ValueError, EOFError, ImportError, AttributeError) as exc:
+            raise ModelError(f"The intent model {version} in {directory} cannot be read ({exc}); {TRAIN_FIX}.") from exc
+        problem = _incompatibility(manifest, state, embedder)
+        if problem:
+            raise ModelError(f"The intent model {version} in {directory} {problem}; {TRAIN_FIX}.")
+        return cls(
+            version=manifest["version"],
+            embedder_name=manifest["embedder_name"],
+            embedder=embedder,
+            labels=tuple(manifest["labels"]),
+            embedding_classifier=state["embedding_classifier"],
+            char_vectorizer=state["char_vectorizer"],
+            char_classifier=state["char_classifier"],
+            data_hash=manifest["data_hash"],
+            counts=manifest["counts"],
+            review_threshold=float(manifest["review_threshold"]),
+            unclear_threshold=float(manifest["unclear_threshold"]),
+            metrics=manifest.get("metrics", {}),
+        )
+
+
+def _incompatibility(manifest: dict[str, Any], state: Any, embedder: Embedder) -> str | None:
+    if manifest.get("format") != ARTIFACT_FORMAT or not isinstance(state, dict):
+        return f"has artifact format {manifest.get('format')}, this version reads {ARTIFACT_FORMAT}"
+    if manifest.get("embedder_name") != embedder_name(embedder):
+        return f"was trained with embedder {manifest.get('embedder_name')}, not {embedder_name(embedder)}"
+    if manifest.get("embedder_dimension") != embedder.dimension:
+        return f"expects {manifest.get('embedder_dimension')}-dimensional embeddings, got {embedder.dimension}"
+    if set(manifest.get("labels", [])) - set(INTENTS):
+        return "uses intents that are no longer in the taxonomy"
+    return None
+
+
+def _empty_guess() -> IntentGuess:
+    return IntentGuess(intent="other", score=0.0, needs_review=True, scores={i: 0.0 for i in INTENTS})
+
+
+# -- keyword fallback ------------------------------------------------------------------------------------------
+
+# Checked in this order; the intent with the most matching patterns wins, ties go to the earlier intent.
+KEYWORD_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "cancel_order",
+        (
+            r"\bcancel",
+            r"storn",
+            r"annul",
+            r"cancella",
+            r"cancela",
+            r"キャンセル",
+            r"取消",
+            r"取り消",
+            r"anuluj",
+            r"iptal",
+            r"avbest",
+            r"إلغاء",
+            r"\bannuleren",
+        ),
+    ),
+    (
+        "damaged_defective",
+        (
+            r"broken",
+            r"damaged",
+            r"defect",
+            r"doesn.?t work",
+            r"not working",
+            r"wrong (item|size|colou?r)",
+            r"kaputt",
+            r"defekt",
+            r"besch[äa]digt",
+            r"funktioniert nicht",
+            r"falsche",
+            r"cass[ée]",
+            r"abîm",
+            r"ne fonctionne pas",
+            r"rott[oa]",
+            r"danneggiat",
+            r"non funziona",
+            r"sbagliat",
+            r"rot[oa]\b",
+            r"no funciona",
+            r"dañad",
+            r"equivocad",
+            r"壊れ",
+            r"破損",
+            r"動かない",
+            r"不良",
+            r"違う商品",
+            r"quebrad",
+            r"uszkodz",
+            r"kapot",
+            r"trasig",
+            r"bozuk",
+            r"معطل",
+            r"تالف",
+            r"损坏",
+            r"坏了",
+        ),
+    ),
+    (
+        "return_refund",
+        (
+            r"\breturn",
+            r"refund",
+            r"retour",
+            r"r[üu]cksend",
+            r"erstatt",
+            r"zur[üu]ck",
+            r"rembours",
+            r"renvoy",
+            r"\breso\b",
+            r"rimborso",
+            r"restituire",
+            r"devoluci[óo]n",
+            r"devolver",
+            r"reembolso",
+            r"返品",
+            r"返金",
+            r"退货",
+            r"退款",
+            r"zwrot",
+            r"terugbetal",
+            r"återbetal",
+            r"iade",
+            r"استرجاع",
+            r"استرداد",
+        ),
+    ),
+    (
+        "invoice_vat",
+        (
+            r"invoice",
+            r"receipt",
+            r"\bvat\b",
+            r"rechnung",
+            r"ust",
+            r"facture",
+            r"\btva\b",
+            r"fattura",
+            r"factura",
+            r"\biva\b",
+            r"請求書",
+            r"領収書",
+            r"发票",
+            r"faktur",
+            r"nota fiscal",
+            r"fatura",
+            r"فاتورة",
+        ),
+    ),
+    (
+        "warranty",
+        (
+            r"warrant",
+            r"guarantee",
+            r"repair",
+            r"spare part",
+            r"garantie",
+            r"gew[äa]hrleist",
+            r"reparatur",
+            r"ersatzteil",
+            r"r[ée]paration",
+            r"garanzia",
+            r"riparazion",
+            r"garant[íi]a",
+            r"reparaci[óo]n",
+            r"保証",
+            r"修理",
+            r"保修",
+            r"gwarancj",
+            r"garanti",
+            r"ضمان",
+        ),
+    ),
+    (
+        "change_order",
+        (
+            r"change (my |the )?(address|order|size|colou?r)",
+            r"wrong address",
+            r"adresse [äa]ndern",
+            r"\b[äa]ndern\b",
+            r"changer (l.)?adresse",
+            r"modifier",
+            r"cambiare",
+            r"modificar",
+            r"cambiar",
+            r"住所.*変更",
+            r"変更",
+            r"修改",
+            r"zmieni",
+            r"wijzig",
+            r"ändra",
+            r"değiştir",
+            r"تغيير",
+        ),
+    ),
+    (
+        "payment_pricing",
+        (
+            r"charged twice",
+            r"\bprice",
+            r"discount",
+            r"coupon",
+            r"payment",
+            r"zahlung",
+            r"preis",
+            r"rabatt",
+            r"gutschein",
+            r"doppelt",
+            r"paiement",
+            r"\bprix\b",
+            r"r[ée]duction",
+            r"pagamento",
+            r"prezzo",
+            r"sconto",
+            r"pago",
+            r"precio",
+            r"descuento",
+            r"cup[óo]n",
+            r"支払",
+            r"値段",
+            r"価格",
+            r"割引",
+            r"クーポン",
+            r"价格",
+            r"cena",
+            r"płatno",
+            r"betaling",
+            r"prijs",
+            r"betalning",
+            r"pris",
+            r"ödeme",
+            r"fiyat",
+            r"السعر",
+            r"الدفع",
+        ),
+    ),
+    (
+        "order_status",
+        (
+            r"where is",
+            r"tracking",
+            r"not (yet )?(arrived|received)",
+            r"still (nothing|waiting)",
+            r"\bdelivery\b",
+            r"wo (ist|bleibt)",
+            r"sendungsverfolgung",
+            r"nicht angekommen",
+            r"noch nicht",
+            r"immer noch",
+            r"o[uù] est",
+            r"suivi",
+            r"pas (encore )?re[çc]u",
+            r"toujours rien",
+            r"dov.?[èe]",
+            r"tracciamento",
+            r"non (ho )?ancora",
+            r"ricevuto",
+            r"d[óo]nde est[áa]",
+            r"seguimiento",
+            r"no (me )?ha llegado",
+            r"todav[íi]a",
+            r"届かない",
+            r"届いていない",
+            r"まだ",
+            r"追跡",
+            r"配送状況",
+            r"物流",
+            r"还没",
+            r"gdzie jest",
+            r"nie dotar",
+            r"waar blijft",
+            r"niet ontvangen",
+            r"var är",
+            r"inte kommit",
+            r"nerede",
+            r"gelmedi",
+            r"أين",
+            r"لم يصل",
+            r"rastreio",
+            r"não chegou",
+            r"onde est[áa]",
+        ),
+    ),
+    (
+        "shipping_options",
+        (
+            r"ship(ping)? to",
+            r"express",
+            r"expedited",
+            r"combined shipping",
+            r"versand nach",
+            r"liefern sie nach",
+            r"livr(ez|aison) (en|au|vers)",
+            r"spedi(te|zione) (in|verso)",
+            r"env[íi]o(s)? a",
+            r"envían a",
+            r"発送方法",
+            r"速達",
+            r"海外発送",
+            r"邮寄到",
+            r"wysył",
+            r"verzend",
+            r"frakt",
+            r"kargo",
+            r"الشحن",
+        ),
+    ),
+    (
+        "product_question",
+        (
+            r"compatible",
+            r"does (it|this) (fit|work with)",
+            r"what size",
+            r"dimensions",
+            r"material",
+            r"kompatibel",
+            r"passt (das|es)",
+            r"welche gr[öo][ßs]e",
+            r"ma[ßs]e",
+            r"compatibil",
+            r"taille",
+            r"dimensioni",
+            r"taglia",
+            r"tamaño",
+            r"talla",
+            r"medidas",
+            r"対応",
+            r"サイズ",
+            r"素材",
+            r"尺寸",
+            r"材质",
+            r"rozmiar",
+            r"maat",
+            r"storlek",
+            r"beden",
+            r"مقاس",
+        ),
+    ),
+    (
+        "complaint_feedback",
+        (
+            r"complain",
+            r"unacceptable",
+            r"terrible",
+            r"worst",
+            r"disappointed",
+            r"review",
+            r"rude",
+            r"beschwer",
+            r"unversch[äa]mt",
+            r"entt[äa]uscht",
+            r"frechheit",
+            r"inadmissible",
+            r"d[ée][çc]u",
+            r"scandal",
+            r"inaccettabile",
+            r"vergogna",
+            r"delus",
+            r"reclamaci[óo]n",
+            r"queja",
+            r"vergüenza",
+            r"inaceptable",
+            r"最悪",
+            r"ひどい",
+            r"クレーム",
+            r"がっかり",
+            r"差评",
+            r"投诉",
+            r"skarg",
+            r"klacht",
+            r"klagomål",
+            r"şikayet",
+            r"شكوى",
+        ),
+    ),
+    (
+        "no_response_needed",
+        (
+            r"^\W*(ok(ay)?|thanks?|thank you|thx|great|perfect|got it|received)\W*$",
+            r"^\W*(danke|alles klar)",
+            r"^\W*(merci|parfait|d.accord)",
+            r"^\W*(grazie|perfetto|ok grazie)",
+            r"^\W*(gracias|perfecto|vale)",
+            r"^\W*(ありがとう|了解|承知|受け取りました)",
+            r"^\W*(谢谢|收到)",
+            r"^\W*(obrigad|dziękuj|dank je|tack|teşekkür)",
+            r"^\W*(شكرا)",
+            r"thanks? (for|a lot)",
+            r"vielen dank",
+            r"merci beaucoup",
+            r"mille grazie",
+            r"muchas gracias",
+            r"ありがとうございました",
+        ),
+    ),
+)
+_COMPILED_RULES = tuple(
+    (intent, tuple(re.compile(p, re.IGNORECASE) for p in patterns)) for intent, patterns in KEYWORD_RULES if patterns
+)
+
+
+class KeywordIntentClassifier:
+    """Multilingual keyword rules: deterministic, no training. Scores are rough, never above 0.9."""
+
+    version = "keywords-1"
+
+    def classify(self, text: str, *, language: str | None = None) -> IntentGuess:
+        cleaned = normalise_message(text)
+        hits = {intent: sum(1 for p in patterns if p.search(cleaned)) for intent, patterns in _COMPILED_RULES}
+        best = max(hits, key=lambda intent: hits[intent])  # first intent wins ties: rule order is priority
+        if not cleaned or hits[best] == 0:
+            scores = {i: (0.5 if i == "other" else 0.0) for i in INTENTS}
+            return IntentGuess(intent="other", score=0.5, needs_review=True, scores=scores)
+        total = sum(hits.values())
+        top = min(0.9, 0.5 + 0.4 * hits[best] / total)
+        rest = 1.0 - top
+        others = max(total - hits[best], 1)
+        scores = {i: round(top if i == best else rest * hits.get(i, 0) / others, 4) for i in INTENTS}
+        tie = sum(1 for v in hits.values() if v == hits[best]) > 1
+        return IntentGuess(intent=best, score=round(top, 4), needs_review=tie, scores=scores)
+
+    def classify_many(self, texts: Sequence[str], languages: Sequence[str | None] | None = None) -> list[IntentGuess]:
+        langs = languages if languages is not None else [None] * len(texts)
+        return [self.classify(t, language=lang) for t, lang in zip(texts, langs, strict=True)]
+
+
+# -- training entry point and evaluation -----------------------------------------------------------------------
+
+
+def train_default_model(
+    embedder: Embedder, *, extra: Sequence[Example] = (), include_shared: bool = True
+) -> IntentModel:
+    """Train on corrections (`extra`), team examples and the shared public data; score it on the eval set."""
+    model = IntentModel.train(load_all_examples(extra=extra, include_shared=include_shared), embedder)
+    if EVAL_SET.exists():
+        report = evaluate(model, load_labelled_jsonl(EVAL_SET))
+        model.metrics["buyer_messages"] = {k: report[k] for k in ("count", "accuracy", "macro_f1")}
+    return model
+
+
+def evaluate(model: IntentClassifier, examples: Sequence[Example]) -> dict[str, Any]:
+    """Accuracy, macro-F1 over the intents present in `examples`, per-class p/r/f1 and a confusion table."""
+    texts = [e.text for e in examples]
+    languages = [e.language for e in examples]
+    batch = getattr(model, "classify_many", None)
+    guesses: list[IntentGuess] = (
+        batch(texts, languages)
+        if callable(batch)
+        else [model.classify(t, language=lang) for t, lang in zip(texts, languages, strict=True)]
+    )
+    truth = [e.intent for e in examples]
+    predicted = [g.intent for g in guesses]
+    labels = [i for i in INTENTS if i in set(truth)]
+    precision, recall, f1, support = precision_recall_fscore_support(truth, predicted, labels=labels, zero_division=0)
+    confusion: dict[str, dict[str, int]] = {}
+    for gold, guess in zip(truth, predicted, strict=True):
+        if gold != guess:
+            confusion.setdefault(gold, {}).setdefault(guess, 0)
+            confusion[gold][guess] += 1
+    return {
+        "count": len(examples),
+        "accuracy": round(float(accuracy_score(truth, predicted)), 4) if examples else 0.0,
+        "macro_f1": round(float(np.mean(f1)), 4) if labels else 0.0,
+        "per_class": {
+            label: {
+                "precision": round(float(p), 4),
+                "recall": round(float(r), 4),
+                "f1": round(float(f), 4),
+                "support": int(s),
+            }
+            for label, p, r, f, s in zip(labels, precision, recall, f1, support, strict=True)
+        },
+        "confusion": confusion,
+        "needs_review": sum(1 for g in guesses if g.needs_review),
+    }

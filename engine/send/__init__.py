@@ -1,0 +1,1 @@
+"""Outbound replies: the outbox state machine and the SMTP sender."""

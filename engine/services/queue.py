@@ -1,0 +1,131 @@
+"""The review queue: conversations awaiting action, most urgent (by Amazon's 24 h clock) first."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session
+
+from engine.db.base import utcnow
+from engine.db.models import Agent, Conversation, ConversationStatus, Draft, DraftStatus, Store
+from engine.workflow.permissions import Action, Principal, Role, require
+from engine.workflow.sla import SlaState, sla_state
+
+ACTIVE_STATUSES = (ConversationStatus.OPEN, ConversationStatus.HOLD)
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    statuses: tuple[str, ...] = tuple(ACTIVE_STATUSES)
+    store_ids: tuple[int, ...] = ()
+    marketplaces: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+    intents: tuple[str, ...] = ()
+    assignee_id: int | None = None
+    blocked_only: bool = False  # pending draft refused by the compliance gate
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    conversation_id: int
+    store: str
+    marketplace: str | None
+    buyer_name: str | None
+    order_id: str | None
+    subject: str
+    status: str
+    language: str | None
+    intent: str | None
+    assignee: str | None
+    amazon_deadline: datetime | None
+    sla: SlaState
+    draft_id: int | None
+    draft_allowed: bool | None
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    rows: list[QueueRow]
+    total: int
+    counts: dict[str, int] = field(default_factory=dict)  # per status, within the principal's stores
+
+
+def _visible(principal: Principal) -> ColumnElement[bool]:
+    if principal.role == Role.ADMIN:
+        return Conversation.id.is_not(None)
+    return Conversation.store_id.in_(sorted(principal.store_ids) or [-1])
+
+
+def list_queue(
+    session: Session,
+    principal: Principal,
+    filters: QueueFilters = QueueFilters(),
+    *,
+    page: int = 1,
+    page_size: int = 50,
+    now: datetime | None = None,
+) -> QueuePage:
+    require(principal, Action.VIEW_QUEUE)
+    now = now or utcnow()
+    pending = (
+        select(Draft.conversation_id, func.max(Draft.id).label("draft_id"))
+        .where(Draft.status == DraftStatus.PENDING)
+        .group_by(Draft.conversation_id)
+        .subquery()
+    )
+    conditions = [_visible(principal), Conversation.status.in_(filters.statuses)]
+    if filters.store_ids:
+        conditions.append(Conversation.store_id.in_(filters.store_ids))
+    if filters.marketplaces:
+        conditions.append(Conversation.marketplace.in_(filters.marketplaces))
+    if filters.languages:
+        conditions.append(Conversation.language.in_(filters.languages))
+    if filters.intents:
+        conditions.append(Conversation.intent.in_(filters.intents))
+    if filters.assignee_id is not None:
+        conditions.append(Conversation.assignee_id == filters.assignee_id)
+    base = (
+        select(Conversation, Store.name, Agent.display_name, Draft)
+        .join(Store, Store.id == Conversation.store_id)
+        .outerjoin(Agent, Agent.id == Conversation.assignee_id)
+        .outerjoin(pending, pending.c.conversation_id == Conversation.id)
+        .outerjoin(Draft, Draft.id == pending.c.draft_id)
+        .where(*conditions)
+    )
+    if filters.blocked_only:
+        base = base.where(Draft.allowed.is_(False), Draft.action == "reply")
+    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    # Overdue first, then least time left; no deadline (nothing awaiting) last; priority breaks ties.
+    ordered = base.order_by(
+        Conversation.amazon_deadline.is_(None),
+        Conversation.amazon_deadline,
+        Conversation.priority.desc(),
+        Conversation.id,
+    )
+    rows = [
+        QueueRow(
+            conversation_id=c.id,
+            store=store_name,
+            marketplace=c.marketplace,
+            buyer_name=c.buyer_name,
+            order_id=c.order_id,
+            subject=c.subject,
+            status=c.status,
+            language=c.language,
+            intent=c.intent,
+            assignee=assignee,
+            amazon_deadline=c.amazon_deadline,
+            sla=sla_state(c.amazon_deadline, now),
+            draft_id=d.id if d else None,
+            draft_allowed=d.allowed if d else None,
+        )
+        for c, store_name, assignee, d in session.execute(ordered.limit(page_size).offset(max(page - 1, 0) * page_size))
+    ]
+    counts = dict(
+        session.execute(
+            select(Conversation.status, func.count()).where(_visible(principal)).group_by(Conversation.status)
+        ).tuples()
+    )
+    return QueuePage(rows=rows, total=total, counts=counts)

@@ -1,0 +1,538 @@
+"""Reading a relay mailbox over IMAP (stdlib `imaplib`), and an in-memory stand-in for tests.
+
+A `MessageSource` opens a session, selects a folder read-only (EXAMINE, so \\Seen and \\Recent never
+change), lists the UIDs above the high-water mark (or, on first contact, those inside the back-fill
+window) and fetches them with `BODY.PEEK[]`. The same session can look a Message-ID up in the Sent
+folder and APPEND a copy of a sent reply there. Every failure leaves as a `MailboxError` whose `code`
+says which one it was (see `ERROR_CODES`) and whose message tells the user what to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import imaplib
+import re
+import select
+import socket
+import ssl
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from types import TracebackType
+from typing import Protocol, Self
+
+from engine.errors import MailboxError
+
+__all__ = [
+    "ERROR_CODES",
+    "FetchedMail",
+    "FolderState",
+    "ImapConfig",
+    "ImapSource",
+    "MessageSource",
+    "imap_date",
+    "login_failure",
+    "quote_imap",
+    "uid_set",
+]
+
+SECURITY_MODES = ("ssl", "starttls", "none")
+
+# Error codes a mailbox can show (`Mailbox.last_error_code`, `SyncRun.errors[].code`).
+AUTH_FAILED = "auth_failed"
+AUTH_EXPIRED = "auth_expired"
+APP_PASSWORD_REQUIRED = "app_password_required"
+LOGIN_DISABLED = "login_disabled"
+TLS_FAILED = "tls_failed"
+HOST_UNKNOWN = "host_unknown"
+UNREACHABLE = "unreachable"
+TIMEOUT = "timeout"
+FOLDER_MISSING = "folder_missing"
+CONNECTION_LOST = "connection_lost"
+PROTOCOL = "imap_protocol"
+ERROR_CODES = (
+    AUTH_FAILED, AUTH_EXPIRED, APP_PASSWORD_REQUIRED, LOGIN_DISABLED, TLS_FAILED, HOST_UNKNOWN,
+    UNREACHABLE, TIMEOUT, FOLDER_MISSING, CONNECTION_LOST, PROTOCOL,
+)  # fmt: skip
+
+_FETCH_UID = re.compile(rb"\bUID (\d+)")
+_FETCH_DATE = re.compile(rb'INTERNALDATE "([^"]+)"')
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+@dataclass(frozen=True)
+class ImapConfig:
+    host: str
+    port: int
+    security: str  # ssl, starttls, none
+    username: str
+    password: str = field(repr=False)
+    timeout: float = 30.0
+
+    @property
+    def where(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class FolderState:
+    uidvalidity: int
+    uidnext: int | None
+    exists: int
+
+
+@dataclass(frozen=True)
+class FetchedMail:
+    uid: int
+    raw: bytes
+    internal_date: datetime | None  # when the server received it
+
+
+class MessageSource(Protocol):
+    """One IMAP session: `open` logs in; use as a context manager so `close` always runs."""
+
+    def open(self) -> None: ...
+    def close(self) -> None: ...
+    def select_folder(self, folder: str) -> FolderState: ...
+    def search_uids(self, *, after_uid: int, since: date | None) -> list[int]: ...
+    def fetch(self, uids: Sequence[int]) -> list[FetchedMail]: ...
+    def contains_message_id(self, folder: str, message_id: str) -> bool: ...
+    def append(self, folder: str, raw: bytes) -> None: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+
+# ---- pure helpers -------------------------------------------------------------------------------
+
+
+def uid_set(uids: Sequence[int]) -> str:
+    """`[1, 2, 3, 7, 9, 10]` → `"1:3,7,9:10"`: short commands even for big batches."""
+    ordered = sorted(set(uids))
+    if not ordered:
+        raise ValueError("uid_set needs at least one UID")
+    ranges: list[str] = []
+    start = prev = ordered[0]
+    for uid in ordered[1:]:
+        if uid == prev + 1:
+            prev = uid
+            continue
+        ranges.append(f"{start}:{prev}" if prev > start else str(start))
+        start = prev = uid
+    ranges.append(f"{start}:{prev}" if prev > start else str(start))
+    return ",".join(ranges)
+
+
+def imap_date(day: date) -> str:
+    """IMAP's `date` syntax (RFC 3501), independent of the process locale."""
+    return f"{day.day}-{_MONTHS[day.month - 1]}-{day.year}"
+
+
+def quote_imap(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _parse_internal_date(value: bytes) -> datetime | None:
+    try:
+        return datetime.strptime(value.decode("ascii").strip(), "%d-%b-%Y %H:%M:%S %z")
+    except ValueError:
+        return None
+
+
+def login_failure(server_text: str, config: ImapConfig) -> MailboxError:
+    """What a refused LOGIN means, from the server's response code and text (RFC 5530 codes first)."""
+    text = server_text.lower()
+    who = f"{config.username} at {config.where}"
+    if "[expired]" in text:
+        return MailboxError(
+            f"The password for {who} has expired. Set a new password (or app password) with your mail provider, "
+            "then enter it under Settings → Mailboxes.",
+            code=AUTH_EXPIRED,
+        )
+    if "application-specific password" in text or "app password" in text or "web login required" in text:
+        return MailboxError(
+            f"The mail provider requires an app password for {who}. Create one in the provider's security "
+            "settings and enter it under Settings → Mailboxes instead of the account password.",
+            code=APP_PASSWORD_REQUIRED,
+        )
+    if "[privacyrequired]" in text or "plaintext" in text or "logindisabled" in text:
+        return MailboxError(
+            f"{config.where} refuses a login without encryption. Set the mailbox security to ssl (port 993) "
+            "or starttls (port 143).",
+            code=LOGIN_DISABLED,
+        )
+    return MailboxError(
+        f"The mail server refused the login for {who} ({server_text.strip()[:160]}). The password is wrong, or "
+        "the app password was revoked or has expired: create a new one if needed and enter it under "
+        "Settings → Mailboxes.",
+        code=AUTH_FAILED,
+    )
+
+
+def connection_failure(exc: BaseException, config: ImapConfig, *, connected: bool) -> MailboxError:
+    """Map a socket/TLS/IMAP exception to a coded `MailboxError`."""
+    where = config.where
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return MailboxError(
+            f"The TLS certificate of {where} is not trusted ({exc.verify_message}). Check the host name; if the "
+            "server uses a private certificate, install its CA on this machine.",
+            code=TLS_FAILED,
+        )
+    if isinstance(exc, ssl.SSLError):
+        return MailboxError(
+            f"The TLS handshake with {where} failed ({exc.reason or exc}). Check the security setting: ssl "
+            "usually goes with port 993, starttls with port 143.",
+            code=TLS_FAILED,
+        )
+    if isinstance(exc, socket.gaierror):
+        return MailboxError(f"The mail server name {config.host!r} cannot be resolved. Check the host name.",
+                            code=HOST_UNKNOWN)  # fmt: skip
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return MailboxError(
+            f"{where} did not answer within {config.timeout:g} s. Check the host, port and firewall; the "
+            "next sync tries again.",
+            code=TIMEOUT,
+        )
+    if not connected and isinstance(exc, OSError):
+        return MailboxError(
+            f"Cannot connect to {where} ({exc.strerror or exc}). Check the host and port and that the server "
+            "is up; the next sync tries again.",
+            code=UNREACHABLE,
+        )
+    if isinstance(exc, imaplib.IMAP4.abort | OSError | EOFError):
+        return MailboxError(
+            f"The connection to {where} was lost during the sync ({exc}). Nothing was lost; the next sync "
+            "continues where this one stopped.",
+            code=CONNECTION_LOST,
+        )
+    return MailboxError(f"The mail server {where} answered unexpectedly: {exc}.", code=PROTOCOL)
+
+
+# ---- the real IMAP source -----------------------------------------------------------------------
+
+
+class ImapSource:
+    """`MessageSource` over `imaplib`. One instance is one session; not thread-safe."""
+
+    def __init__(self, config: ImapConfig, *, ssl_context: ssl.SSLContext | None = None) -> None:
+        if config.security not in SECURITY_MODES:
+            raise MailboxError(
+                f"Unknown mailbox security {config.security!r}: use ssl, starttls or none.", code=PROTOCOL
+            )
+        self.config = config
+        self._ssl_context = ssl_context or ssl.create_default_context()
+        self._conn: imaplib.IMAP4 | None = None
+        self._capabilities: set[str] | None = None
+
+    # context management
+    def __enter__(self) -> Self:
+        self.open()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @property
+    def conn(self) -> imaplib.IMAP4:
+        if self._conn is None:
+            raise MailboxError("The IMAP session is not open.", code=PROTOCOL)
+        return self._conn
+
+    def open(self) -> None:
+        cfg = self.config
+        try:
+            if cfg.security == "ssl":
+                conn: imaplib.IMAP4 = imaplib.IMAP4_SSL(
+                    cfg.host, cfg.port, ssl_context=self._ssl_context, timeout=cfg.timeout
+                )
+            else:
+                conn = imaplib.IMAP4(cfg.host, cfg.port, timeout=cfg.timeout)
+        except (OSError, imaplib.IMAP4.error) as exc:
+            raise connection_failure(exc, cfg, connected=False) from exc
+        self._conn = conn
+        try:
+            if cfg.security == "starttls":
+                try:
+                    conn.starttls(self._ssl_context)
+                except imaplib.IMAP4.error as exc:
+                    raise MailboxError(
+                        f"{cfg.where} does not offer STARTTLS ({exc}). Use security ssl (port 993), or none "
+                        "only on a trusted network.",
+                        code=TLS_FAILED,
+                    ) from exc
+            try:
+                conn.login(cfg.username, cfg.password)
+            except imaplib.IMAP4.abort:
+                raise
+            except imaplib.IMAP4.error as exc:
+                raise login_failure(str(exc), cfg) from None
+        except MailboxError:
+            self.close()
+            raise
+        except (OSError, imaplib.IMAP4.error) as exc:
+            self.close()
+            raise connection_failure(exc, cfg, connected=True) from exc
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            if conn.state == "SELECTED":
+                conn.close()
+            conn.logout()
+        except (OSError, imaplib.IMAP4.error):
+            with contextlib.suppress(OSError):
+                conn.shutdown()
+
+    def _call(self, what: str, *args: str) -> list[object]:
+        """Run one command; `NO`/`BAD` and dropped connections become coded `MailboxError`s."""
+        try:
+            typ, data = getattr(self.conn, what)(*args)
+        except imaplib.IMAP4.abort as exc:
+            raise connection_failure(exc, self.config, connected=True) from exc
+        except imaplib.IMAP4.error as exc:
+            raise MailboxError(f"{self.config.where} refused {what.upper()}: {exc}.", code=PROTOCOL) from exc
+        except OSError as exc:
+            raise connection_failure(exc, self.config, connected=True) from exc
+        if typ != "OK":
+            raise MailboxError(f"{self.config.where} answered {typ} to {what.upper()}: {data!r}.", code=PROTOCOL)
+        return list(data)
+
+    def select_folder(self, folder: str) -> FolderState:
+        try:
+            typ, data = self.conn.select(quote_imap(folder), readonly=True)
+        except imaplib.IMAP4.abort as exc:
+            raise connection_failure(exc, self.config, connected=True) from exc
+        except OSError as exc:
+            raise connection_failure(exc, self.config, connected=True) from exc
+        if typ != "OK":
+            raise MailboxError(
+                f"The folder {folder!r} does not exist for {self.config.username} at {self.config.where}. "
+                "Check the folder name under Settings → Mailboxes (it is case-sensitive).",
+                code=FOLDER_MISSING,
+            )
+        uidvalidity = self._response_int("UIDVALIDITY")
+        if uidvalidity is None:
+            raise MailboxError(f"{self.config.where} did not report UIDVALIDITY for {folder!r}.", code=PROTOCOL)
+        exists = int(data[0]) if data and data[0] else 0
+        return FolderState(uidvalidity=uidvalidity, uidnext=self._response_int("UIDNEXT"), exists=exists)
+
+    def _response_int(self, name: str) -> int | None:
+        _, values = self.conn.response(name)
+        value = values[0] if values else None
+        if isinstance(value, bytes):
+            value = value.decode("ascii", "replace")
+        return int(value) if isinstance(value, str) and value.strip().isdigit() else None
+
+    def search_uids(self, *, after_uid: int, since: date | None) -> list[int]:
+        criteria: list[str] = []
+        if after_uid > 0:
+            criteria += ["UID", f"{after_uid + 1}:*"]
+        if since is not None:
+            criteria += ["SINCE", imap_date(since)]
+        data = self._call("uid", "SEARCH", *(criteria or ["ALL"]))
+        found = [int(token) for chunk in data if isinstance(chunk, bytes) for token in chunk.split()]
+        # `n:*` always matches the highest UID, even when it is below n.
+        return sorted(uid for uid in set(found) if uid > after_uid)
+
+    def fetch(self, uids: Sequence[int]) -> list[FetchedMail]:
+        if not uids:
+            return []
+        data = self._call("uid", "FETCH", uid_set(uids), "(UID INTERNALDATE BODY.PEEK[])")
+        wanted = set(uids)
+        mails: dict[int, FetchedMail] = {}
+        for item in data:
+            if not isinstance(item, tuple) or len(item) < 2:
+                continue  # closing parens and unsolicited flag updates
+            head, raw = item[0], item[1]
+            uid_match = _FETCH_UID.search(head)
+            if uid_match is None or not isinstance(raw, bytes):
+                continue
+            uid = int(uid_match.group(1))
+            if uid not in wanted:
+                continue
+            date_match = _FETCH_DATE.search(head)
+            internal = _parse_internal_date(date_match.group(1)) if date_match else None
+            mails[uid] = FetchedMail(uid=uid, raw=raw, internal_date=internal)
+        return [mails[uid] for uid in sorted(mails)]
+
+    # ---- Sent folder -----------------------------------------------------------------------------
+
+    def contains_message_id(self, folder: str, message_id: str) -> bool:
+        """True when `folder` holds a mail with this Message-ID; raises when the folder cannot be searched."""
+        self.select_folder(folder)
+        data = self._call("uid", "SEARCH", "HEADER", "Message-ID", quote_imap(f"<{message_id.strip('<>')}>"))
+        return any(chunk.split() for chunk in data if isinstance(chunk, bytes))
+
+    def append(self, folder: str, raw: bytes) -> None:
+        """Store a copy (marked \\Seen) in `folder`, creating the folder when the server asks for it."""
+        when = imaplib.Time2Internaldate(time.time())
+        try:
+            typ, data = self.conn.append(quote_imap(folder), r"(\Seen)", when, raw)
+            if typ != "OK" and b"TRYCREATE" in b" ".join(d for d in data if isinstance(d, bytes)):
+                self.conn.create(quote_imap(folder))
+                typ, data = self.conn.append(quote_imap(folder), r"(\Seen)", when, raw)
+        except (OSError, imaplib.IMAP4.abort) as exc:
+            raise connection_failure(exc, self.config, connected=True) from exc
+        except imaplib.IMAP4.error as exc:
+            raise MailboxError(f"{self.config.where} refused to store a copy in {folder!r}: {exc}.",
+                               code=PROTOCOL) from exc  # fmt: skip
+        if typ != "OK":
+            raise MailboxError(f"{self.config.where} refused to store a copy in {folder!r}: {data!r}.",
+                               code=PROTOCOL)  # fmt: skip
+
+    # ---- IDLE ------------------------------------------------------------------------------------
+
+    @property
+    def supports_idle(self) -> bool:
+        if self._capabilities is None:
+            data = self._call("capability")
+            words = b" ".join(d for d in data if isinstance(d, bytes)).upper().split()
+            self._capabilities = {w.decode("ascii", "replace") for w in words}
+        return "IDLE" in self._capabilities
+
+    def idle(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for new mail in the selected folder (RFC 2177). True if some arrived.
+
+        Without IDLE support this just sleeps, so callers can use it unconditionally.
+        """
+        if not self.supports_idle:
+            time.sleep(timeout)
+            return False
+        conn = self.conn
+        tag = conn._new_tag()
+        arrived = False
+        try:
+            conn.send(tag + b" IDLE\r\n")
+            line = conn.readline()
+            if not line.startswith(b"+"):
+                raise MailboxError(f"{self.config.where} refused IDLE: {line!r}.", code=PROTOCOL)
+            sock = conn.socket()
+            deadline = time.monotonic() + timeout
+            # select() on the raw socket, never a socket timeout: a timed-out socket file cannot be read again.
+            while (left := deadline - time.monotonic()) > 0:
+                ready, _, _ = select.select([sock], [], [], left)
+                if not ready:
+                    break
+                line = conn.readline()
+                if not line:
+                    raise EOFError("server closed the connection during IDLE")
+                if line.rstrip().upper().endswith((b"EXISTS", b"RECENT")):
+                    arrived = True
+                    break
+            conn.send(b"DONE\r\n")
+            while True:
+                line = conn.readline()
+                if not line:
+                    raise EOFError("server closed the connection after IDLE")
+                if line.rstrip().upper().endswith(b"EXISTS"):
+                    arrived = True
+                if line.startswith(tag):
+                    break
+        except (OSError, EOFError, imaplib.IMAP4.abort) as exc:
+            raise connection_failure(exc, self.config, connected=True) from exc
+        return arrived
+
+
+# ---- the in-memory stand-in ---------------------------------------------------------------------
+
+
+@dataclass
+class FakeFolder:
+    uidvalidity: int
+    next_uid: int = 1
+    mails: dict[int, tuple[bytes, datetime | None]] = field(default_factory=dict)
+    seen: set[int] = field(default_factory=set)
+
+
+@dataclass
+class FakeMailServer:
+    """The state behind `FakeSource` sessions: folders of mails, plus failures to inject."""
+
+    folders: dict[str, FakeFolder] = field(default_factory=dict)
+    login_error: MailboxError | None = None  # raised by `open`
+    fail_fetch_after: int | None = None  # fetch calls that succeed before the connection "drops"
+    fetch_calls: int = 0
+    opened: int = 0
+    _validity: int = 1000
+
+    def folder(self, name: str) -> FakeFolder:
+        if name not in self.folders:
+            self._validity += 1
+            self.folders[name] = FakeFolder(uidvalidity=self._validity)
+        return self.folders[name]
+
+    def add(self, folder: str, raw: bytes, internal_date: datetime | None = None) -> int:
+        box = self.folder(folder)
+        uid, box.next_uid = box.next_uid, box.next_uid + 1
+        box.mails[uid] = (raw, internal_date)
+        return uid
+
+    def recreate(self, folder: str) -> None:
+        """Delete and recreate the folder with the same mails: new UIDVALIDITY, UIDs from 1 again."""
+        old = self.folders.pop(folder)
+        for raw, when in (old.mails[uid] for uid in sorted(old.mails)):
+            self.add(folder, raw, when)
+
+
+class FakeSource:
+    """`MessageSource` over a `FakeMailServer`, for unit tests without a server."""
+
+    def __init__(self, server: FakeMailServer) -> None:
+        self.server = server
+        self._folder: FakeFolder | None = None
+
+    def __enter__(self) -> Self:
+        self.open()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def open(self) -> None:
+        if self.server.login_error is not None:
+            raise self.server.login_error
+        self.server.opened += 1
+
+    def close(self) -> None:
+        self._folder = None
+
+    def select_folder(self, folder: str) -> FolderState:
+        if folder not in self.server.folders:
+            raise MailboxError(f"The folder {folder!r} does not exist.", code=FOLDER_MISSING)
+        self._folder = self.server.folders[folder]
+        return FolderState(self._folder.uidvalidity, self._folder.next_uid, len(self._folder.mails))
+
+    def search_uids(self, *, after_uid: int, since: date | None) -> list[int]:
+        assert self._folder is not None, "select a folder first"
+        return sorted(
+            uid
+            for uid, (_, when) in self._folder.mails.items()
+            if uid > after_uid and (since is None or when is None or when.date() >= since)
+        )
+
+    def fetch(self, uids: Sequence[int]) -> list[FetchedMail]:
+        assert self._folder is not None, "select a folder first"
+        server = self.server
+        if server.fail_fetch_after is not None and server.fetch_calls >= server.fail_fetch_after:
+            raise MailboxError("The connection was lost during the sync.", code=CONNECTION_LOST)
+        server.fetch_calls += 1
+        mails = self._folder.mails
+        return [FetchedMail(uid, mails[uid][0], mails[uid][1]) for uid in sorted(uids) if uid in mails]
+
+    def contains_message_id(self, folder: str, message_id: str) -> bool:
+        if folder not in self.server.folders:
+            raise MailboxError(f"The folder {folder!r} does not exist.", code=FOLDER_MISSING)
+        needle = f"<{message_id.strip('<>')}>".encode()
+        return any(needle in raw for raw, _ in self.server.folders[folder].mails.values())
+
+    def append(self, folder: str, raw: bytes) -> None:
+        uid = self.server.add(folder, raw)
+        self.server.folders[folder].seen.add(uid)

@@ -1,0 +1,1 @@
+"""Small helpers the Streamlit pages share: translations, formatting, the services container, UI state."""

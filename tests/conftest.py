@@ -1,0 +1,114 @@
+"""Shared fixtures. Database tests run against SQLite and PostgreSQL (a throwaway database per run).
+
+PostgreSQL must be reachable at REPLYDESK_TEST_POSTGRES (default 127.0.0.1:5432, trust auth); when it is
+not, the tests that need it fail with a clear message: they never skip.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.orm import Session
+
+from engine.db import Database
+from engine.settings import Settings
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DIR = REPO_ROOT.parent / "shared"
+POSTGRES_ADMIN_URL = os.environ.get("REPLYDESK_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+BACKENDS = ("sqlite", "postgresql")
+
+
+def _postgres_admin() -> Engine:
+    engine = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("select 1"))
+    except Exception as exc:
+        pytest.fail(
+            f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL} ({exc.__class__.__name__}). "
+            "Start it (`make postgres`) — database tests run against SQLite and PostgreSQL.",
+            pytrace=False,
+        )
+    return engine
+
+
+def create_database(backend: str, tmp_path: Path) -> tuple[Database, str]:
+    """A fresh, migrated database; returns it and a token for `drop_database`."""
+    if backend == "sqlite":
+        db = Database(f"sqlite:///{tmp_path / f'replydesk-{uuid.uuid4().hex[:8]}.db'}")
+        db.migrate()
+        return db, ""
+    name = f"replydesk_test_{uuid.uuid4().hex[:12]}"
+    admin = _postgres_admin()
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    db = Database(POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}")
+    db.migrate()
+    return db, name
+
+
+def drop_database(db: Database, name: str) -> None:
+    db.dispose()
+    if name:
+        admin = _postgres_admin()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    """One migrated database per backend for the whole run; tests isolate through `session`."""
+    db, name = create_database(request.param, tmp_path_factory.mktemp(request.param))
+    yield db
+    drop_database(db, name)
+
+
+@pytest.fixture
+def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A database of its own, for tests that commit (workers, sync runs, several processes).
+
+    Parametrize with `@pytest.mark.parametrize("fresh_database", BACKENDS, indirect=True)`.
+    """
+    db, name = create_database(getattr(request, "param", "sqlite"), tmp_path)
+    yield db
+    drop_database(db, name)
+
+
+@pytest.fixture
+def session(database: Database) -> Iterator[Session]:
+    """A session inside a transaction that is rolled back after the test: services' commits are savepoints."""
+    connection = database.engine.connect()
+    transaction = connection.begin()
+    db_session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    try:
+        yield db_session
+    finally:
+        db_session.close()
+        transaction.rollback()
+        connection.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Embedded defaults pointed at a temporary data folder, with the fast fake NLP backend."""
+    return Settings(data_dir=tmp_path / "data", knowledge_dir=REPO_ROOT / "knowledge", nlp_backend="fake")
+
+
+@pytest.fixture(scope="session")
+def fake_components(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """Pipeline components on the fake NLP backend (hashing embedder), built once per run from `knowledge/`."""
+    from engine.components import build_components
+
+    data_dir = tmp_path_factory.mktemp("components")
+    return build_components(Settings(data_dir=data_dir, knowledge_dir=REPO_ROOT / "knowledge", nlp_backend="fake"))
