@@ -21,7 +21,9 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 	$(BIN)/replydesk setup --demo
 
+# The worker (IMAP sync + SMTP send) runs beside the app and stops with it.
 run: setup
+	$(BIN)/replydesk worker & worker=$$!; trap "kill $$worker 2>/dev/null" EXIT; \
 	$(BIN)/streamlit run streamlit_app.py --server.port 8501 --server.headless true --browser.gatherUsageStats false
 
 # Debian packages the tests drive for real: Dovecot (IMAP) and Chromium (browser test).
@@ -40,6 +42,8 @@ test: $(STAMP) system-deps postgres
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest -q
+	# The eval gate: a change that makes intents, language ID, retrieval, compliance or drafts worse fails here.
+	REPLYDESK_NLP=fake REPLYDESK_DATA_DIR=$$(mktemp -d) $(BIN)/replydesk eval all --fast --quiet --fail-on-regression
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -40,6 +40,7 @@ else:
             _page("app_pages/templates.py", "nav.templates", ":material/article:"),
             _page("app_pages/intents.py", "nav.intents", ":material/label:"),
             _page("app_pages/statistics.py", "nav.statistics", ":material/bar_chart:"),
+            _page("app_pages/eval_runs.py", "nav.evals", ":material/science:"),
         ]
     system = [_page("app_pages/health.py", "nav.health", ":material/monitor_heart:")]
     if user.principal.role == Role.ADMIN:

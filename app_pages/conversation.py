@@ -28,12 +28,12 @@ lang = state.language()
 
 if "id" in st.query_params and str(st.query_params["id"]).isdigit():
     st.session_state[state.CONVERSATION] = int(str(st.query_params["id"]))
-conversation_id = st.session_state.get(state.CONVERSATION)
-if not isinstance(conversation_id, int):
+selected = st.session_state.get(state.CONVERSATION)
+if not isinstance(selected, int):
     st.info(tr("conversation.none"))
     st.page_link("app_pages/queue.py", label=tr("conversation.back"), icon=":material/arrow_back:")
     st.stop()
-assert isinstance(conversation_id, int)
+conversation_id: int = int(selected or 0)
 
 try:
     snap: ConversationSnap = app.run(lambda session: conversation_snapshot(session, principal, conversation_id))
@@ -48,12 +48,12 @@ state.show_flash()
 now = utcnow()
 left = snap.amazon_deadline - now if snap.amazon_deadline else None
 facts = st.columns(5)
-facts[0].markdown(f"**{tr('queue.col.time_left')}**  \n{sla_markdown(sla_state(snap.amazon_deadline, now), left, lang)}")
+facts[0].markdown(
+    f"**{tr('queue.col.time_left')}**  \n{sla_markdown(sla_state(snap.amazon_deadline, now), left, lang)}"
+)
 facts[1].markdown(f"**{tr('queue.col.store')}**  \n{escape_markdown(snap.store)} · {snap.marketplace or '—'}")
 facts[2].markdown(f"**{tr('queue.col.status')}**  \n{tr('status.' + snap.status)}")
-facts[3].markdown(
-    f"**{tr('conversation.language')}**  \n{snap.language or '—'}"
-)
+facts[3].markdown(f"**{tr('conversation.language')}**  \n{snap.language or '—'}")
 intent_label = tr(f"intent.{snap.intent}") if snap.intent else "—"
 score = f" ({snap.intent_score:.0%})" if snap.intent_score is not None else ""
 facts[4].markdown(f"**{tr('queue.col.intent')}**  \n{intent_label}{score}")
@@ -75,8 +75,15 @@ with side:
             st.text(snap.product_title)
         if snap.buyer_name:
             st.markdown(f"**{tr('conversation.buyer')}:** {escape_markdown(snap.buyer_name)}")
-        connected = app.settings.spapi_configured
-        st.caption(tr("conversation.order_connected" if connected else "conversation.order_not_connected"))
+        if snap.order_context:
+            for key, value in snap.order_context.items():
+                if value and key != "order_id":
+                    st.markdown(f"**{escape_markdown(key.replace('_', ' '))}:** {escape_markdown(str(value))}")
+            st.caption(tr("conversation.order_connected"))
+        elif snap.order_context_status and snap.order_context_status != "not connected":
+            st.caption(escape_markdown(snap.order_context_status))
+        else:
+            st.caption(tr("conversation.order_not_connected"))
 
     buyer_messages = [m for m in snap.messages if m.direction == "in" and m.kind == "buyer_message"]
     if buyer_messages:
@@ -91,9 +98,13 @@ with side:
                 index=list(INTENTS).index(newest.intent) if newest.intent in INTENTS else 0,
                 format_func=lambda i: tr(f"intent.{i}"),
             )
-            if st.form_submit_button(tr("conversation.correct")) and chosen != newest.intent:
-                if state.attempt(app, lambda s: actions.correct_intent(s, principal, newest.id, chosen)):
-                    _done("conversation.intent_corrected")
+            submitted = st.form_submit_button(tr("conversation.correct"))
+            if (
+                submitted
+                and chosen != newest.intent
+                and state.attempt(app, lambda s: actions.correct_intent(s, principal, newest.id, chosen))
+            ):
+                _done("conversation.intent_corrected")
 
     with st.form("assign"):
         st.markdown(f"#### {tr('conversation.assign')}")
@@ -132,7 +143,10 @@ with thread:
                 details.append(message.language)
             if message.intent:
                 details.append(f"{tr('intent.' + message.intent)} ({(message.intent_score or 0):.0%})")
-            st.caption(f"{'📥' if incoming else '📤'} **{who}** · " + escape_markdown(" · ".join(details)))
+            st.caption(
+                f"{':material/call_received:' if incoming else ':material/call_made:'} **{who}** · "
+                + escape_markdown(" · ".join(details))
+            )
             if message.suspicious:
                 st.warning(tr("conversation.suspicious"))
             st.text(message.body)
@@ -146,8 +160,10 @@ def _violations(verdict: Verdict) -> None:
     for violation in verdict.violations:
         title = tr(f"rule.{violation.rule}") if violation.rule in RULE_BY_ID else violation.rule
         show = st.error if violation.severity == "block" else st.warning
-        show(f"**{title}** ({violation.rule}) — “{escape_markdown(violation.text)}”: "
-             f"{escape_markdown(violation.explanation)}")
+        show(
+            f"**{title}** ({violation.rule}) — “{escape_markdown(violation.text)}”: "
+            f"{escape_markdown(violation.explanation)}"
+        )
 
 
 def _draft_panel(draft: DraftSnap) -> None:
@@ -190,10 +206,15 @@ def _draft_panel(draft: DraftSnap) -> None:
     if st.button(label, type="primary", disabled=blocked, key="send", icon=":material/send:"):
         final = text if edited or draft.action != "reply" else None
         try:
-            app.run(lambda s: actions.approve_draft(
-                s, principal, draft.id, final_text=final,
-                checker=lambda body, buyer_language, allow: app.check(body, buyer_language, allow),
-            ))
+            app.run(
+                lambda s: actions.approve_draft(
+                    s,
+                    principal,
+                    draft.id,
+                    final_text=final,
+                    checker=lambda body, buyer_language, allow: app.check(body, buyer_language, allow),
+                )
+            )
         except ComplianceBlocked as exc:
             st.error(tr("error.prefix", message=str(exc)))
         except ReplyDeskError as exc:

@@ -41,9 +41,7 @@ with st.expander(tr("queue.filters"), expanded=False), st.form("queue_filters"):
     left.multiselect(tr("queue.store"), list(store_names), format_func=store_names.__getitem__, key="f_stores")
     left.multiselect(tr("queue.marketplace"), list(MARKETPLACES), key="f_marketplaces")
     middle.multiselect(tr("queue.language"), list(LANGUAGES), key="f_languages")
-    middle.multiselect(
-        tr("queue.intent"), list(INTENTS), format_func=lambda i: tr(f"intent.{i}"), key="f_intents"
-    )
+    middle.multiselect(tr("queue.intent"), list(INTENTS), format_func=lambda i: tr(f"intent.{i}"), key="f_intents")
     right.multiselect(
         tr("queue.status"),
         statuses,
@@ -95,8 +93,9 @@ def queue_list() -> None:
 
     widths = [1.3, 1.2, 3.2, 1.3, 1.0, 1.1, 0.8]
     header = st.columns(widths)
-    for column, key in zip(header, ("time_left", "store", "subject", "intent", "status", "assignee", "open"),
-                           strict=True):
+    for column, key in zip(
+        header, ("time_left", "store", "subject", "intent", "status", "assignee", "open"), strict=True
+    ):
         column.markdown(f"**{tr('queue.col.' + key)}**")
     for row in result.rows:
         cells = st.columns(widths, vertical_alignment="center")

@@ -104,6 +104,7 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     from engine.jsonl import read_records, write_record
 
     allow_lists: dict[str, list[str]] = {}
+    detector = None  # built on first need: only a buyer language makes the reply language matter
     for _, record in read_records(_open_input(args.file)):
         store = record.get("store")
         if store and store not in allow_lists:
@@ -111,8 +112,18 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
 
             with Database(settings.resolved_database_url).transaction() as session:
                 allow_lists[store] = list(get_store(session, store).allow_list or [])
+        reply_language = None
+        if record.get("language") and record["text"].strip():
+            if detector is None:
+                from engine.nlp.language import load_language_detector
+
+                detector = load_language_detector()
+            reply_language = detector.detect(record["text"]).language
         verdict = check_reply(
-            record["text"], buyer_language=record.get("language"), allow_list=allow_lists.get(store or "", [])
+            record["text"],
+            buyer_language=record.get("language"),
+            reply_language=reply_language,
+            allow_list=allow_lists.get(store or "", []),
         )
         write_record({"id": record["id"], **verdict.to_dict()})
     return 0
@@ -195,6 +206,23 @@ def cmd_train_intents(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
+    from engine.components import build_embedder, index_directory, knowledge_items
+    from engine.db import Database
+    from engine.nlp.index import AnswerIndex
+
+    db = Database(settings.resolved_database_url)
+    db.check_migrated()
+    with db.transaction() as session:
+        items = knowledge_items(session)
+    index = AnswerIndex(build_embedder(settings))
+    index.add(items)
+    directory = index_directory(settings, from_database=True)
+    index.save(directory)
+    print(f"indexed {len(index)} past answers into {directory}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="replydesk", description="ReplyDesk: Amazon buyer-message replies.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
@@ -231,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = add("train-intents", cmd_train_intents, "train and save a new intent model version")
     train.add_argument("--team-only", action="store_true", help="team examples only, without the shared data sets")
     train.add_argument("--no-db", action="store_true", help="do not read accepted corrections from the database")
+    add("reindex", cmd_reindex, "rebuild the past-answer index from the knowledge base")
     _register_optional(sub, add)
     return parser
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.amazon.client import SpApiClient
 from engine.compliance import Verdict, check_reply
 from engine.db.models import KnowledgeItem, TemplateRow
 from engine.drafting.default import DefaultDrafter
@@ -23,7 +24,7 @@ from engine.drafting.protocols import Drafter, DraftRequest, DraftResult
 from engine.drafting.templates import Template, TemplateSet, load_templates
 from engine.errors import ModelError
 from engine.nlp.embeddings import HashingEmbedder, SentenceTransformerEmbedder
-from engine.nlp.index import AnswerIndex, IndexedItem
+from engine.nlp.index import AnswerIndex, IndexedItem, fingerprint_of
 from engine.nlp.intent import IntentModel, train_default_model
 from engine.nlp.language import FastTextLanguageDetector
 from engine.nlp.protocols import Embedder, IntentClassifier, IntentGuess, LanguageDetector, LanguageGuess
@@ -47,6 +48,7 @@ class Components:
     index: AnswerIndex
     templates: TemplateSet
     drafter: Drafter
+    orders: SpApiClient | None = None  # None: order context shows "not connected"
 
     def analyze_many(self, texts: Sequence[str], marketplaces: Sequence[str | None]) -> list[Analysis]:
         languages = [
@@ -148,9 +150,21 @@ def seed_items(knowledge_dir: Path) -> list[IndexedItem]:
     return items
 
 
-def build_index(items: Sequence[IndexedItem], embedder: Embedder) -> AnswerIndex:
+def index_directory(settings: Settings, *, from_database: bool) -> Path:
+    return settings.models_dir / f"index-{settings.nlp_backend}-{'db' if from_database else 'files'}"
+
+
+def load_or_build_index(directory: Path, items: Sequence[IndexedItem], embedder: Embedder) -> AnswerIndex:
+    """The saved index when it holds exactly `items` for this embedder; else rebuilt and saved."""
+    try:
+        index = AnswerIndex.load(directory, embedder)
+        if index.fingerprint == fingerprint_of(items):
+            return index
+    except ModelError:
+        pass
     index = AnswerIndex(embedder)
     index.add(list(items))
+    index.save(directory)
     return index
 
 
@@ -169,6 +183,19 @@ def build_drafter(settings: Settings, templates: TemplateSet) -> Drafter:
     )
 
 
+def build_order_client(settings: Settings) -> SpApiClient | None:
+    if not settings.spapi_configured:
+        return None
+    assert settings.spapi_client_id and settings.spapi_client_secret and settings.spapi_refresh_token
+    return SpApiClient.from_credentials(
+        settings.spapi_client_id,
+        settings.spapi_client_secret,
+        settings.spapi_refresh_token,
+        region=settings.spapi_region,
+        sandbox=settings.spapi_sandbox,
+    )
+
+
 def build_components(settings: Settings, session: Session | None = None) -> Components:
     """Everything the pipeline needs. With a session, templates and past answers come from the database;
     without one (the stateless CLI commands), from the files in `knowledge/`."""
@@ -179,11 +206,13 @@ def build_components(settings: Settings, session: Session | None = None) -> Comp
     else:
         templates = load_templates(settings.knowledge_dir / "templates")
         items = seed_items(settings.knowledge_dir)
+    index_dir = index_directory(settings, from_database=session is not None)
     return Components(
         language=FastTextLanguageDetector(),
         intents=load_or_train_intents(settings, embedder, session),
         embedder=embedder,
-        index=build_index(items, embedder),
+        index=load_or_build_index(index_dir, items, embedder),
         templates=templates,
         drafter=build_drafter(settings, templates),
+        orders=build_order_client(settings),
     )

@@ -308,48 +308,42 @@ def latency_summary(milliseconds: Sequence[float]) -> dict[str, float]:
 # -- online: what agents did with the drafts --------------------------------------------------------
 
 
-DECIDED = ("approved", "edited", "rejected", "sent")
-
-
 @dataclass(frozen=True)
 class Decision:
-    status: str  # approved, edited, rejected, sent (others are ignored)
+    status: str  # the draft's status
     text: str  # as drafted
-    final_text: str | None  # as sent
+    final_text: str | None  # as sent; None while not sent
     group: str = ""  # e.g. the intent, language or drafter, for a breakdown
-
-
-def _sent_text(decision: Decision) -> str | None:
-    if decision.status == "rejected":
-        return None
-    return decision.final_text if decision.final_text is not None else decision.text
 
 
 def online_summary(decisions: Sequence[Decision]) -> dict[str, float]:
     """Acceptance rate (sent unchanged), edit and reject rates, and edit distance of what was sent.
 
-    A ``sent`` draft whose final text differs from the draft counts as edited, so the rates do not depend on
-    whether the status was updated after sending.
+    Same definitions as the Statistics page (`engine.services.stats`): a draft is decided when it was
+    rejected or has a sent text; it is unchanged when the sent text equals the draft up to surrounding
+    whitespace; edit distance is normalised (0 unchanged, 1 rewritten) and averaged over sent drafts.
     """
-    decided = [d for d in decisions if d.status in DECIDED]
     distances = []
     accepted = edited = rejected = 0
-    for decision in decided:
-        sent = _sent_text(decision)
-        if sent is None:
+    for decision in decisions:
+        if decision.status == "rejected":
             rejected += 1
             continue
-        distance = normalized_edit_distance(decision.text, sent)
-        distances.append(distance)
-        if distance == 0.0:
+        if decision.final_text is None:
+            continue  # not sent yet: not decided
+        drafted, sent = decision.text.strip(), decision.final_text.strip()
+        if drafted == sent:
             accepted += 1
+            distances.append(0.0)
         else:
             edited += 1
+            distances.append(normalized_edit_distance(drafted, sent))
+    decided = accepted + edited + rejected
     return {
-        "decided": len(decided),
-        "acceptance_rate": _ratio(accepted, len(decided)),
-        "edit_rate": _ratio(edited, len(decided)),
-        "reject_rate": _ratio(rejected, len(decided)),
+        "decided": decided,
+        "acceptance_rate": _ratio(accepted, decided),
+        "edit_rate": _ratio(edited, decided),
+        "reject_rate": _ratio(rejected, decided),
         "mean_edit_distance": statistics.fmean(distances) if distances else 0.0,
         "median_edit_distance": statistics.median(distances) if distances else 0.0,
     }

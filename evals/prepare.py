@@ -1,6 +1,6 @@
 """Derive the public eval sets from ``../shared/data``: ``python -m evals.prepare``.
 
-- ``bitext_heldout.jsonl``: the held-out fifth of the Bitext sample (see `evals.splits`), mapped onto the
+- ``bitext_heldout.jsonl``: the held-out fifth of the Bitext sample (see `engine.nlp.splits`), mapped onto the
   taxonomy; ``bitext_intent`` keeps Bitext's finer label, which the retrieval suite uses as relevance.
 - ``product_qa.jsonl``: distinct hetPQA questions of the dev file with their human-written answers. Intent
   training reads at most the first 1,000 questions of the train file, so these are unseen.
@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import InputError
+from engine.nlp.splits import example_id, is_heldout
 from engine.nlp.training_data import BITEXT_FILE, load_bitext_mapping, shared_data_dir
-from evals.splits import example_id, is_heldout
 
 DATASETS_DIR = Path(__file__).resolve().parent / "datasets"
 BITEXT_HELDOUT = "bitext_heldout.jsonl"

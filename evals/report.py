@@ -70,7 +70,7 @@ def write_run(run: Mapping[str, Any], out: Path | None = None, root: Path = RUNS
     return target
 
 
-# -- SVG plots -----------------------------------------------------------------------------------------------
+# -- SVG plots --------------------------------------------------------------------------------------
 
 
 def _heat(value: float) -> str:
@@ -87,8 +87,9 @@ def svg_confusion(labels: Sequence[str], matrix: Sequence[Sequence[int]]) -> str
         return ""
     margin = 8 + 7 * max(len(label) for label in labels)
     size = margin + _CELL * len(labels) + 10
+    width = size + margin // 2  # rotated column labels lean to the right
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" style="{_FONT}" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{size}" style="{_FONT}" '
         f'role="img" aria-label="confusion matrix">'
     ]
     for i, label in enumerate(labels):
@@ -123,7 +124,7 @@ def svg_bars(values: Mapping[str, Mapping[str, float]], key: str = "accuracy") -
     if not values:
         return ""
     label_width = 8 + 7 * max(len(name) for name in values)
-    width = label_width + 260
+    width = label_width + 300
     height = _BAR_HEIGHT * len(values) + 8
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" style="{_FONT}" '
@@ -133,7 +134,9 @@ def svg_bars(values: Mapping[str, Mapping[str, float]], key: str = "accuracy") -
         value = float(row.get(key, 0.0))
         y = 4 + i * _BAR_HEIGHT
         parts.append(f'<text x="{label_width - 4}" y="{y + 12}" text-anchor="end">{_esc(name)}</text>')
-        parts.append(f'<rect x="{label_width}" y="{y + 2}" width="200" height="{_BAR_HEIGHT - 5}" fill="#eee"/>')
+        parts.append(
+            f'<rect x="{label_width}" y="{y + 2}" width="200" height="{_BAR_HEIGHT - 5}" fill="#eee"/>'
+        )
         parts.append(
             f'<rect x="{label_width}" y="{y + 2}" width="{200 * max(0.0, min(value, 1.0)):.1f}" '
             f'height="{_BAR_HEIGHT - 5}" fill="{_bar_colour(value)}"/>'
@@ -152,16 +155,18 @@ def _bar_colour(value: float) -> str:
 
 
 def svg_reliability(bins: Sequence[Mapping[str, float]]) -> str:
-    """Accuracy against confidence per bin; the diagonal is perfect calibration, dot size is the bin's count."""
+    """Accuracy against confidence per bin; the diagonal is perfect calibration, dot size the bin's count."""
     size, pad = 220, 30
     inner = size - 2 * pad
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" style="{_FONT}" '
         f'role="img" aria-label="reliability diagram">',
         f'<rect x="{pad}" y="{pad}" width="{inner}" height="{inner}" fill="none" stroke="#999"/>',
-        f'<line x1="{pad}" y1="{pad + inner}" x2="{pad + inner}" y2="{pad}" stroke="#bbb" stroke-dasharray="4"/>',
+        f'<line x1="{pad}" y1="{pad + inner}" x2="{pad + inner}" y2="{pad}" '
+        'stroke="#bbb" stroke-dasharray="4"/>',
         f'<text x="{size / 2}" y="{size - 6}" text-anchor="middle">confidence</text>',
-        f'<text x="10" y="{size / 2}" transform="rotate(-90 10 {size / 2})" text-anchor="middle">accuracy</text>',
+        f'<text x="10" y="{size / 2}" transform="rotate(-90 10 {size / 2})" '
+        'text-anchor="middle">accuracy</text>',
     ]
     filled = [b for b in bins if b.get("count")]
     total = sum(float(b["count"]) for b in filled) or 1.0
@@ -182,7 +187,7 @@ def svg_reliability(bins: Sequence[Mapping[str, float]]) -> str:
     return "".join(parts)
 
 
-# -- HTML -----------------------------------------------------------------------------------------------------
+# -- HTML -------------------------------------------------------------------------------------------
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1200px}
@@ -205,7 +210,9 @@ def _metric_table(metrics: Mapping[str, float], gate: Mapping[str, Any] | None) 
             delta = finding.get("delta")
             delta_text = f"{delta:+.4f}" if isinstance(delta, int | float) else ""
             note = f'<span class="{css}">{_esc(finding["status"])} {delta_text}</span>'
-        rows.append(f'<tr><td><code>{_esc(name)}</code></td><td class="num">{value:.4f}</td><td>{note}</td></tr>')
+        rows.append(
+            f'<tr><td><code>{_esc(name)}</code></td><td class="num">{value:.4f}</td><td>{note}</td></tr>'
+        )
     return "<table><tr><th>metric</th><th>value</th><th>vs baseline</th></tr>" + "".join(rows) + "</table>"
 
 
@@ -232,7 +239,9 @@ def _format(value: Any) -> str:
 def _worst_table(cases: Sequence[Mapping[str, Any]]) -> str:
     if not cases:
         return "<p class='muted'>No failures.</p>"
-    columns = [c for c in ("id", "text", "gold", "predicted", "score", "note") if any(c in case for case in cases)]
+    columns = [
+        c for c in ("id", "text", "gold", "predicted", "score", "note") if any(c in case for case in cases)
+    ]
     head = "".join(f"<th>{_esc(c)}</th>" for c in columns)
     body = "".join(
         "<tr>" + "".join(f'<td class="case">{_format(case.get(c, ""))}</td>' for c in columns) + "</tr>"
@@ -245,7 +254,8 @@ def _dataset_section(name: str, details: Mapping[str, Any], info: Mapping[str, A
     parts = [f"<h3>{_esc(name)}</h3>"]
     if info:
         parts.append(
-            f"<p class='muted'>{_esc(info.get('path'))} · {_esc(info.get('used'))} of {_esc(info.get('rows'))} rows"
+            f"<p class='muted'>{_esc(info.get('path'))} · "
+            f"{_esc(info.get('used'))} of {_esc(info.get('rows'))} rows"
             f" · sha256 <code>{_esc(str(info.get('sha256', ''))[:16])}</code></p>"
         )
     if "skipped" in details:
@@ -253,7 +263,10 @@ def _dataset_section(name: str, details: Mapping[str, Any], info: Mapping[str, A
     plots = []
     if "confusion" in details:
         confusion = details["confusion"]
-        plots.append(f"<div><b>confusion (rows gold)</b><br>{svg_confusion(confusion['labels'], confusion['matrix'])}</div>")
+        plots.append(
+            "<div><b>confusion (rows gold)</b><br>"
+            f"{svg_confusion(confusion['labels'], confusion['matrix'])}</div>"
+        )
     if "reliability" in details:
         plots.append(f"<div><b>calibration</b><br>{svg_reliability(details['reliability'])}</div>")
     for key in ("by_language", "by_marketplace", "by_intent", "by_length"):
@@ -285,11 +298,15 @@ def render_html(run: Mapping[str, Any]) -> str:
         parts.append(f"<p class='{css}'>Gate {verdict} against {_esc(gate.get('baseline'))}</p>")
     parts.append(_metric_table(run.get("metrics", {}), gate))
     for suite in run.get("suites", []):
-        parts.append(f"<h2>{_esc(suite['suite'])} <span class='muted'>({suite.get('seconds', 0)} s)</span></h2>")
+        parts.append(
+            f"<h2>{_esc(suite['suite'])} <span class='muted'>({suite.get('seconds', 0)} s)</span></h2>"
+        )
         if suite.get("skipped"):
             parts.append(f"<p class='bad'>skipped: {_esc(suite['skipped'])}</p>")
         for name, details in suite.get("details", {}).items():
             parts.append(_dataset_section(name, details, suite.get("datasets", {}).get(name)))
-    parts.append("<p class='muted'>Bitext and hetPQA derived data: CDLA-Sharing-1.0 (see evals/datasets).</p>")
+    parts.append(
+        "<p class='muted'>Bitext and hetPQA derived data: CDLA-Sharing-1.0 (see evals/datasets).</p>"
+    )
     parts.append("</body></html>")
     return "\n".join(parts)

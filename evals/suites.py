@@ -27,6 +27,7 @@ from evals.prepare import DATASETS_DIR, read_jsonl
 
 if TYPE_CHECKING:  # importing components at run time loads the NLP stack
     from engine.components import Components
+    from engine.nlp.protocols import LanguageDetector
     from evals.judge import Judge
 
 SUITES = ("intent", "language", "retrieval", "compliance", "drafts", "latency", "online")
@@ -124,6 +125,15 @@ class EvalContext:
         from engine.components import build_components
 
         return build_components(self.settings)
+
+    @cached_property
+    def language_detector(self) -> LanguageDetector:
+        """The pipeline's detector; built alone when nothing else needs the full components (fast)."""
+        if self.components_factory is not None or "components" in self.__dict__:
+            return self.components.language
+        from engine.nlp.language import FastTextLanguageDetector
+
+        return FastTextLanguageDetector()
 
     def limit(self, suite: str) -> int | None:
         return FAST_LIMITS.get(suite) if self.fast else None
@@ -259,7 +269,7 @@ def run_language(ctx: EvalContext) -> SuiteResult:
         rows = sample(
             [r for r in dataset.records if r.get("language")], ctx.limit("language"), ctx.seed, "language"
         )
-        detector = ctx.components.language
+        detector = ctx.language_detector
         bar = ctx.progress_bar(f"language {dataset.name}", len(rows))
         guesses = []
         for row in rows:
@@ -287,18 +297,25 @@ def run_language(ctx: EvalContext) -> SuiteResult:
 
 
 def run_compliance(ctx: EvalContext) -> SuiteResult:
+    """The gate on its own, with each case's context: ``language`` is the reply's language and is passed as
+    ``reply_language`` when ``buyer_language`` is set; ``allow_list`` and ``message_type`` when present."""
     from engine.compliance import check_reply
 
     result = SuiteResult("compliance")
-    detector = ctx.components.language
     for dataset in ctx.datasets("compliance"):
         rows = sample(dataset.records, ctx.limit("compliance"), ctx.seed, "blocked")
         bar = ctx.progress_bar(f"compliance {dataset.name}", len(rows))
         verdicts = []
         for row in rows:
-            reply_language = detector.detect(row["text"]).language if row["text"].strip() else None
+            buyer_language = row.get("buyer_language")
             verdicts.append(
-                check_reply(row["text"], buyer_language=row.get("language"), reply_language=reply_language)
+                check_reply(
+                    row["text"],
+                    buyer_language=buyer_language,
+                    reply_language=row.get("language") if buyer_language else None,
+                    allow_list=list(row.get("allow_list") or []),
+                    message_type=row.get("message_type"),
+                )
             )
             bar.advance()
         bar.close()

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 
+from engine.components import Components
 from engine.db import Database
 from engine.settings import Settings
 
@@ -106,7 +107,7 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def fake_components(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def fake_components(tmp_path_factory: pytest.TempPathFactory) -> Components:
     """Pipeline components on the fake NLP backend (hashing embedder), built once per run from `knowledge/`."""
     from engine.components import build_components
 

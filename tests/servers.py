@@ -1,6 +1,7 @@
 """Real servers for tests: a private Dovecot (IMAP) and an aiosmtpd SMTP server, both on loopback.
 
-Import the fixtures into a test module: `from tests.servers import dovecot, smtp_server  # noqa: F401`.
+Import the fixtures into a test module: `from tests.servers import dovecot_fixture, smtp_server_fixture  # noqa: F401`
+(registered as `dovecot` and `smtp_server`; the different names keep ruff's F811 quiet).
 `DovecotServer` is usable without pytest too (the sync benchmark runs it).
 """
 
@@ -10,6 +11,7 @@ import contextlib
 import imaplib
 import os
 import pwd
+import re
 import shutil
 import socket
 import subprocess
@@ -24,6 +26,9 @@ from typing import Any
 
 import pytest
 
+from engine.db import Database
+from engine.settings import Settings
+
 DOVECOT_CONF = """\
 base_dir = {root}/run
 state_dir = {root}/state
@@ -33,6 +38,8 @@ listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+auth_failure_delay = 0
+mail_fsync = never
 default_login_user = dovenull
 default_internal_user = dovecot
 default_internal_group = dovecot
@@ -64,6 +71,9 @@ service imap-login {{
   }}
 }}
 """
+
+
+USERS_PER_SERVER = 200
 
 
 def free_port() -> int:
@@ -107,7 +117,9 @@ class DovecotServer:
         for sub in ("run", "state", "mail"):
             (self.root / sub).mkdir()
         os.chown(self.root / "mail", dovecot.pw_uid, dovecot.pw_gid)
-        self.passwd.write_text("")
+        # All users are written up front: Dovecot may miss a passwd-file change made within the same second.
+        self._free_users = [ImapUser(f"user{i}", uuid.uuid4().hex[:12]) for i in range(USERS_PER_SERVER)]
+        self.passwd.write_text("".join(f"{u.name}:{{PLAIN}}{u.password}::::::\n" for u in self._free_users))
         self.passwd.chmod(0o644)
         self.conf.write_text(DOVECOT_CONF.format(root=self.root, port=self.port))
 
@@ -121,28 +133,42 @@ class DovecotServer:
 
     def start(self) -> None:
         # Dovecot daemonizes: its output must not be a pipe, or waiting for the pipe to close never ends.
-        result = subprocess.run(["dovecot", "-c", str(self.conf)], stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        result = subprocess.run(
+            ["dovecot", "-c", str(self.conf)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         if result.returncode != 0:
             raise RuntimeError(f"dovecot did not start (exit {result.returncode}); see {self.root}/dovecot.log")
         wait_for_port(self.port)
 
     def stop(self) -> None:
-        subprocess.run(["doveadm", "-c", str(self.conf), "stop"], stdin=subprocess.DEVNULL,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        subprocess.run(
+            ["doveadm", "-c", str(self.conf), "stop"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         with contextlib.suppress(RuntimeError):
             wait_for_port(self.port, up=False)
 
     def restart(self) -> None:
+        """Like a service restart: open sessions are cut (a bare master restart would let them live on)."""
+        subprocess.run(
+            ["doveadm", "-c", str(self.conf), "kick", "*"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         self.stop()
         self.start()
 
     def new_user(self, prefix: str = "seller") -> ImapUser:
         """A user of its own per test: tests sharing one server never see each other's mail."""
-        user = ImapUser(f"{prefix}{uuid.uuid4().hex[:8]}", uuid.uuid4().hex[:12])
-        with self.passwd.open("a") as handle:
-            handle.write(f"{user.name}:{{PLAIN}}{user.password}::::::\n")
-        return user
+        if not self._free_users:
+            raise RuntimeError(f"all {USERS_PER_SERVER} test users of this Dovecot are taken")
+        return self._free_users.pop(0)
 
     @contextlib.contextmanager
     def connect(self, user: ImapUser) -> Iterator[imaplib.IMAP4]:
@@ -165,13 +191,8 @@ class DovecotServer:
             _, data = conn.uid("FETCH", "1:*", "(BODY.PEEK[])")
             raws = [item[1] for item in data if isinstance(item, tuple)]
             conn.close()
-            if folder.upper() == "INBOX":
-                # INBOX cannot be deleted: rename it away (a new, empty INBOX appears) and copy back.
-                conn.rename("INBOX", "Old")
-                conn.delete("Old")
-            else:
-                conn.delete(folder)
-                conn.create(folder)
+            conn.delete(folder)  # INBOX cannot be deleted: tests recreate a folder of their own
+            conn.create(folder)
             append_all(conn, raws, folder)
 
     def seen_flags(self, user: ImapUser, folder: str = "INBOX") -> list[bool]:
@@ -179,6 +200,10 @@ class DovecotServer:
             conn.select(folder, readonly=True)
             _, data = conn.uid("FETCH", "1:*", "(FLAGS)")
             return [b"\\Seen" in item for item in data if isinstance(item, bytes)]
+
+    def create_folder(self, user: ImapUser, folder: str) -> None:
+        with self.connect(user) as conn:
+            conn.create(folder)
 
     def count(self, user: ImapUser, folder: str = "INBOX") -> int:
         with self.connect(user) as conn:
@@ -193,8 +218,8 @@ def append_all(conn: imaplib.IMAP4, raws: list[bytes], folder: str = "INBOX") ->
             raise RuntimeError(f"APPEND failed: {data!r}")
 
 
-@pytest.fixture(scope="module")
-def dovecot() -> Iterator[DovecotServer]:
+@pytest.fixture(scope="module", name="dovecot")
+def dovecot_fixture() -> Iterator[DovecotServer]:
     """One Dovecot per test module (it starts in a fraction of a second); users keep tests apart."""
     with DovecotServer() as server:
         yield server
@@ -243,8 +268,8 @@ class _CaptureHandler:
         return reply
 
 
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpCapture]:
+@pytest.fixture(name="smtp_server")
+def smtp_server_fixture() -> Iterator[SmtpCapture]:
     from aiosmtpd.controller import Controller
 
     capture = SmtpCapture(host="127.0.0.1", port=free_port())
@@ -254,3 +279,105 @@ def smtp_server() -> Iterator[SmtpCapture]:
         yield capture
     finally:
         controller.stop()
+
+
+# ---- relay mail and mailbox rows -----------------------------------------------------------------
+
+DEMO_DIR = Path(__file__).resolve().parent.parent / "knowledge" / "demo"
+_MESSAGE_ID = re.compile(rb"(?im)^Message-ID:[^\r\n]*(\r?\n[ \t][^\r\n]*)*")
+
+
+def demo_mails() -> list[bytes]:
+    return [path.read_bytes() for path in sorted(DEMO_DIR.glob("*.eml"))]
+
+
+def with_message_id(raw: bytes, message_id: str) -> bytes:
+    header = f"Message-ID: <{message_id}>".encode()
+    if _MESSAGE_ID.search(raw):
+        return _MESSAGE_ID.sub(header, raw, count=1)
+    return header + b"\r\n" + raw
+
+
+def relay_mails(n: int, tag: str | None = None) -> list[bytes]:
+    """`n` demo relay mails, each with a Message-ID of its own (so each is a new mail)."""
+    tag = tag or uuid.uuid4().hex[:8]
+    demos = demo_mails()
+    return [with_message_id(demos[i % len(demos)], f"{tag}.{i}@relay.test") for i in range(n)]
+
+
+def make_mailbox(
+    db: Database,
+    settings: Settings,
+    server: DovecotServer | None = None,
+    user: ImapUser | None = None,
+    *,
+    store: str = "Northwind Gear",
+    name: str | None = None,
+    folder: str = "INBOX",
+    password: str | None = None,
+    smtp: SmtpCapture | None = None,
+    sender: str = "service@northwind-gear.example",
+) -> int:
+    """A mailbox row for `user` on the test Dovecot (and the test SMTP server, if given); returns its id.
+
+    Without a server the IMAP side points at a closed port (for tests that only send).
+    """
+    from engine.services.mailboxes import add_mailbox
+    from engine.services.stores import ensure_store
+
+    with db.transaction() as session:
+        store_row = ensure_store(session, store, sender_address=sender)
+        mailbox = add_mailbox(
+            session,
+            settings,
+            store_row,
+            name=name or (user.name if user else "smtp-only"),
+            imap_host=server.host if server else "127.0.0.1",
+            imap_port=server.port if server else free_port(),
+            imap_security="none",
+            username=user.name if user else "nobody",
+            password=password or (user.password if user else "unused"),
+            folder=folder,
+            smtp_host=smtp.host if smtp else None,
+            smtp_port=smtp.port if smtp else 587,
+            smtp_security="none",
+        )
+        return mailbox.id
+
+
+# A buyer message with a `+suffix` alias and a non-ASCII subject, and a reply the compliance gate accepts.
+THREAD_MAIL = DEMO_DIR / "de-return_refund-thread-1.eml"
+BUYER_ALIAS = "r3t8m2k9w4q7z1x+Kq7Zr2@marketplace.amazon.de"
+GOOD_REPLY = (
+    "Hallo Lena,\n\nvielen Dank für Ihre Nachricht. Die Rücksendung zur Bestellung 304-2290311-6648172 ist "
+    "angemeldet; die Erstattung folgt, sobald die Jacke bei uns eingetroffen ist.\n.\nViele Grüße\nIhr Team"
+)
+
+
+def queue_reply(db: Database, mailbox_id: int, body: str = GOOD_REPLY, *, buyer_message_id: str | None = None) -> int:
+    """Store a buyer mail for the mailbox's store, draft `body`, approve it: the outbox item's id."""
+    from engine.compliance import check_reply
+    from engine.db.models import Draft, DraftStatus, Mailbox, Message
+    from engine.send.outbox import enqueue_reply
+    from engine.services.inbox import store_mail
+
+    buyer_message_id = buyer_message_id or f"{uuid.uuid4().hex}@eu-west-1.amazonses.com"
+    with db.transaction() as session:
+        mailbox = session.get_one(Mailbox, mailbox_id)
+        raw = with_message_id(THREAD_MAIL.read_bytes(), buyer_message_id)
+        stored = store_mail(session, mailbox.store, raw, source="test", mailbox_id=mailbox_id)
+        message = session.get_one(Message, stored.message_row_id)
+        draft = Draft(
+            conversation_id=message.conversation_id,
+            message_id=message.id,
+            status=DraftStatus.APPROVED,
+            text=body,
+            final_text=body,
+            language="de",
+            drafter="test",
+            sources=[],
+            verdict={},
+        )
+        session.add(draft)
+        session.flush()
+        return enqueue_reply(session, draft, body, check_reply(body, buyer_language="de")).id

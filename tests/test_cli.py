@@ -67,7 +67,11 @@ def test_malformed_input_exits_non_zero_naming_the_line(cli_home: Path, stdin: s
 
 def test_check_reports_violations_with_spans(cli_home: Path) -> None:
     text = "Thanks! Write to help@shop.example or call +44 20 7946 0958."
-    stdin = json.dumps({"id": "x", "text": text}) + "\n" + json.dumps({"id": "y", "text": "Your order 302-1234567-1234567 ships today."})
+    stdin = (
+        json.dumps({"id": "x", "text": text})
+        + "\n"
+        + json.dumps({"id": "y", "text": "Your order 302-1234567-1234567 ships today."})
+    )
     result = run_cli(["check"], cli_home, stdin + "\n")
     assert result.returncode == 0, result.stderr
     blocked, fine = lines(result.stdout)
@@ -96,7 +100,9 @@ def test_parse_email_reads_files_folders_and_mbox(cli_home: Path, tmp_path: Path
     mbox = tmp_path / "two.mbox"
     parts = []
     for name in ("de-order_status-older-template.eml", "fr-change_order-older-template.eml"):
-        parts.append(b"From MAILER-DAEMON Thu Jan  1 00:00:00 1970\n" + (DEMO / name).read_bytes().replace(b"\r\n", b"\n"))
+        parts.append(
+            b"From MAILER-DAEMON Thu Jan  1 00:00:00 1970\n" + (DEMO / name).read_bytes().replace(b"\r\n", b"\n")
+        )
     mbox.write_bytes(b"\n".join(parts) + b"\n")
     result = run_cli(["parse-email", str(DEMO / "de-order_status-older-template.eml"), str(mbox)], cli_home)
     assert result.returncode == 0, result.stderr

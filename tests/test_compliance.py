@@ -70,14 +70,26 @@ BLOCKED = [
     ("次回使えるクーポンです。", "marketing", "クーポン"),
     ("送您一张优惠券。", "marketing", "优惠券"),
     ("Please leave us a 5-star review.", "review_manipulation", "Please leave us a 5-star review"),
-    ("Bitte geben Sie uns eine positive Bewertung.", "review_manipulation",
-     "Bitte geben Sie uns eine positive Bewertung"),
-    ("Si vous modifiez votre avis, nous vous rembourserons.", "review_manipulation",
-     "modifiez votre avis, nous vous rembourserons"),
-    ("La preghiamo di lasciarci una recensione positiva.", "review_manipulation",
-     "La preghiamo di lasciarci una recensione positiva"),
-    ("Si elimina su valoración negativa, le devolvemos el dinero.", "review_manipulation",
-     "elimina su valoración negativa, le devolvemos el dinero"),
+    (
+        "Bitte geben Sie uns eine positive Bewertung.",
+        "review_manipulation",
+        "Bitte geben Sie uns eine positive Bewertung",
+    ),
+    (
+        "Si vous modifiez votre avis, nous vous rembourserons.",
+        "review_manipulation",
+        "modifiez votre avis, nous vous rembourserons",
+    ),
+    (
+        "La preghiamo di lasciarci una recensione positiva.",
+        "review_manipulation",
+        "La preghiamo di lasciarci una recensione positiva",
+    ),
+    (
+        "Si elimina su valoración negativa, le devolvemos el dinero.",
+        "review_manipulation",
+        "elimina su valoración negativa, le devolvemos el dinero",
+    ),
     ("星5のレビューをお願いします。", "review_manipulation", "星5のレビューをお願い"),
     ("删除差评后我们会给您退款。", "review_manipulation", "删除差评后我们会给您退款"),
     ("Hello,<br>your parcel is on its way.", "html", "<br>"),
@@ -110,7 +122,7 @@ LEGITIMATE = [
     "ASIN B08N5WRWNW, ASIN 0306406152, model WH-1000XM4, serial SN 0823 4471 9902, Seriennummer 0301234567.",
     "Prices: €12,99, 1.299,00 €, ¥1,980, $24.99, 1 299,00 €, 4.980円, ¥199.00, 19.99 / 24.99 / 9.99 USD.",
     "Dates and times: 2024-03-15, 15/03/2024, 03/15/2024, 2024年3月15日 14:30, 9.30 Uhr, 10h30.",
-    "The box is 30 x 20 x 10 cm, the screen 12\", it weighs 1,5 kg (3.2 lb); postcode 10115 Berlin, 〒100-0001.",
+    'The box is 30 x 20 x 10 cm, the screen 12", it weighs 1,5 kg (3.2 lb); postcode 10115 Berlin, 〒100-0001.',
     "Please use Your Orders > Return or replace items on amazon.com or www.amazon.co.uk/gp/css/order-history.",
     "Bitte nutzen Sie auf amazon.de Meine Bestellungen > Artikel zurücksenden oder ersetzen.",
     "EAN 4006381333931, ISBN 978-3-16-148410-0, 3-5 Werktage, Mo-Fr 9-18 Uhr, 5000 mAh, 3.7 V.",
@@ -135,10 +147,16 @@ def test_legitimate_replies_pass_without_any_violation(text: str) -> None:
         ("明日お届け予定です(^^)", "emoji", "(^^)"),
         ("The replacement ships today ;-)", "emoji", ";-)"),
         ("You wrote to [e-mail address removed]; reply here.", "email_placeholder", "[e-mail address removed]"),
-        ("Thank you for your order!\nBest regards,\nAnna", "thanks_only",
-         "Thank you for your order!\nBest regards,\nAnna"),
-        ("Vielen Dank für Ihre Bestellung!\nMit freundlichen Grüßen", "thanks_only",
-         "Vielen Dank für Ihre Bestellung!\nMit freundlichen Grüßen"),
+        (
+            "Thank you for your order!\nBest regards,\nAnna",
+            "thanks_only",
+            "Thank you for your order!\nBest regards,\nAnna",
+        ),
+        (
+            "Vielen Dank für Ihre Bestellung!\nMit freundlichen Grüßen",
+            "thanks_only",
+            "Vielen Dank für Ihre Bestellung!\nMit freundlichen Grüßen",
+        ),
         ("您好！感谢您的购买！祝您生活愉快！", "thanks_only", "您好！感谢您的购买！祝您生活愉快！"),
     ],
 )
@@ -234,8 +252,22 @@ def test_violations_are_sorted_and_same_rule_overlaps_merged() -> None:
 def test_every_rule_has_a_catalogue_entry_and_unique_id() -> None:
     ids = [rule.id for rule in RULES]
     assert len(ids) == len(set(ids))
-    expected = {"link", "email", "phone", "messenger", "off_amazon", "marketing", "review_manipulation", "html",
-                "placeholder", "length_limit", "emoji", "language_mismatch", "email_placeholder", "thanks_only"}
+    expected = {
+        "link",
+        "email",
+        "phone",
+        "messenger",
+        "off_amazon",
+        "marketing",
+        "review_manipulation",
+        "html",
+        "placeholder",
+        "length_limit",
+        "emoji",
+        "language_mismatch",
+        "email_placeholder",
+        "thanks_only",
+    }
     assert set(ids) == expected
     assert all(rule.description.endswith(".") for rule in RULES)
 

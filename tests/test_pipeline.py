@@ -77,3 +77,45 @@ def test_prompt_injection_in_the_buyer_text_never_yields_a_sendable_contact_deta
     draft = session.scalars(select(Draft)).one()
     assert "whatsapp" not in draft.text.lower()
     assert "@" not in draft.text
+
+
+def test_order_context_from_sp_api_reaches_the_draft_and_fba_points_to_amazon(
+    session: Session, fake_components: Components
+) -> None:
+    import dataclasses
+
+    import httpx
+
+    from engine.amazon.client import SpApiClient
+    from engine.amazon.fake_server import FakeSpApi
+
+    fake = FakeSpApi()
+    fake.add_order(
+        "302-1234567-7654321", marketplace_id="A1PA6795UKMFR9", status="Shipped", fulfillment_channel="AFN",
+        total="49.90", currency="EUR",
+    )  # fmt: skip
+    http = httpx.Client(transport=httpx.MockTransport(fake.handler))
+    client = SpApiClient.from_credentials(
+        "fake-client-id", "fake-client-secret", "fake-refresh-token", region="eu", http_client=http,
+        sleep=lambda _: None,
+    )  # fmt: skip
+    components = dataclasses.replace(fake_components, orders=client)
+    store = ensure_store(session, "EU", sender_address="s@x.example")
+    store_mail(session, store, relay_mail(body="Wo ist mein Paket? Es ist immer noch nicht da."), source="t")
+    process_pending(session, components)
+    conversation = session.scalars(select(Conversation)).one()
+    assert conversation.order_context_status == "ok"
+    assert conversation.order_context is not None
+    assert conversation.order_context["fulfillment_channel"] == "AFN"
+    draft = session.scalars(select(Draft)).one()
+    if draft.intent in {"order_status", "damaged_defective", "return_refund"}:
+        assert draft.template_id is not None and draft.template_id.endswith(".fba")
+    assert any(r.path.startswith("/orders/v0/orders/302-1234567-7654321") for r in fake.requests)
+
+
+def test_without_sp_api_the_conversation_says_not_connected(session: Session, fake_components: Components) -> None:
+    store = ensure_store(session, "EU", sender_address="s@x.example")
+    store_mail(session, store, relay_mail(), source="t")
+    process_pending(session, fake_components)
+    conversation = session.scalars(select(Conversation)).one()
+    assert conversation.order_context is None and conversation.order_context_status == "not connected"

@@ -58,7 +58,10 @@ def test_queue_is_sorted_by_amazon_deadline_and_limited_to_permitted_stores(
     everything = list_queue(session, admin, now=NOW)
     assert everything.total == 4 and everything.rows[0].store == "US"  # 40 h old: most overdue
     assert list_queue(session, admin, QueueFilters(marketplaces=("US",)), now=NOW).total == 1
-    assert list_queue(session, admin, page=2, page_size=3, now=NOW).rows[0].conversation_id == everything.rows[3].conversation_id
+    assert (
+        list_queue(session, admin, page=2, page_size=3, now=NOW).rows[0].conversation_id
+        == everything.rows[3].conversation_id
+    )
 
 
 def test_approving_queues_the_exact_text_once(session: Session, fake_components: Components) -> None:
@@ -75,7 +78,9 @@ def test_approving_queues_the_exact_text_once(session: Session, fake_components:
     with pytest.raises(ConflictError):
         actions.approve_draft(session, agent, view.current_draft.id)
     assert len(session.scalars(select(OutboxItem)).all()) == 1
-    assert session.scalars(select(AuditEvent).where(AuditEvent.action == "draft.approve")).one().actor_id == agent.agent_id
+    assert (
+        session.scalars(select(AuditEvent).where(AuditEvent.action == "draft.approve")).one().actor_id == agent.agent_id
+    )
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.compliance import check_reply
 from engine.drafting.locale_format import format_date, format_money
 from engine.drafting.protocols import DraftRequest, OrderContext
 from engine.drafting.templates import (
@@ -53,6 +54,8 @@ def test_every_template_renders_clean_with_and_without_data(template: Template) 
         assert text and "{{" not in text and "}}" not in text
         assert "\n\n\n" not in text and text == text.strip()
         assert not _FORBIDDEN.search(text), f"{template.id}: {text}"
+        verdict = check_reply(text, buyer_language=template.language, reply_language=template.language)
+        assert verdict.allowed, f"{template.id}: {verdict}"
     with_id = render(template, FULL_VARIABLES)
     if template.intent not in ("shipping_options", "product_question"):  # often asked before buying
         assert FULL_VARIABLES["order_id"] in with_id, template.id
@@ -156,8 +159,11 @@ def test_load_templates_expands_partials(tmp_path: Path) -> None:
     _write(
         tmp_path,
         "en.json",
-        {"language": "en", "partials": {"hi": "Hi{{#buyer_name}} {{buyer_name}}{{/buyer_name}},"},
-         "templates": [{"id": "other.en", "name": "Other", "body": "{{>hi}}\n\nText"}]},
+        {
+            "language": "en",
+            "partials": {"hi": "Hi{{#buyer_name}} {{buyer_name}}{{/buyer_name}},"},
+            "templates": [{"id": "other.en", "name": "Other", "body": "{{>hi}}\n\nText"}],
+        },
     )
     template = load_templates(tmp_path).get("other.en")
     assert template is not None and "{{>" not in template.body
@@ -198,9 +204,11 @@ def test_template_variables_from_request() -> None:
         intent="order_status",
         marketplace="DE",
         buyer_name="Anna",
-        product_title="Kaffeemühle aus Edelstahl mit Kegelmahlwerk, 40 Mahlgraden, Timer, Bohnenbehälter 250 g, schwarz",
-        order=OrderContext(order_id="302-1234567-1234567", ship_date="2026-11-27", delivery_date="not a date",
-                           order_total="24.99"),
+        product_title="Kaffeemühle aus Edelstahl mit Kegelmahlwerk, 40 Mahlgraden, Timer, "
+        "Bohnenbehälter 250 g, schwarz",
+        order=OrderContext(
+            order_id="302-1234567-1234567", ship_date="2026-11-27", delivery_date="not a date", order_total="24.99"
+        ),
     )
     variables = template_variables(request)
     assert variables["ship_date"] == "27.11.2026"

@@ -179,6 +179,9 @@ class Conversation(Base):
     claimed_by_id: Mapped[int | None] = mapped_column(ForeignKey("agent.id", ondelete="SET NULL"))
     claim_expires_at: Mapped[datetime | None]
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # What SP-API said about the order when the last draft was made, and why not when it could not say.
+    order_context: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    order_context_status: Mapped[str | None] = mapped_column(String(400))
     created_at: Mapped[created]
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 

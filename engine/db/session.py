@@ -20,6 +20,10 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # pysqlite would start transactions lazily (so a savepoint released first would commit on its own);
+    # take control and emit BEGIN ourselves, as SQLAlchemy's docs recommend. IMMEDIATE takes the write lock
+    # up front: concurrent workers then wait (busy_timeout) instead of failing on a lock upgrade.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")  # readers (the app) never block the sync writer
@@ -36,6 +40,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     engine = create_engine(url, future=True, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", lambda connection: connection.exec_driver_sql("BEGIN IMMEDIATE"))
     return engine
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from itertools import pairwise
 
 from engine.drafting.protocols import DraftRequest, DraftResult
 from engine.drafting.templates import ANSWER_SLOT, Template, TemplateSet, render, template_variables
@@ -50,8 +51,20 @@ _SIGN_OFFS = (
 )  # fmt: skip
 # Frequent words of four letters or more that carry no topic.
 _STOPWORDS = frozenset(
-    ["this", "that", "with", "have", "your", "from", "will", "would", "could", "should", "there", "their", "about", "which", "when", "what", "where", "been", "were", "they", "them", "than", "then", "also", "just", "like", "very", "please", "thank", "thanks", "bitte", "haben", "sind", "eine", "einen", "einer", "nicht", "noch", "auch", "wenn", "dass", "sich", "ihre", "ihnen", "wird", "werden", "kann", "können", "sehr", "pour", "avec", "vous", "votre", "dans", "nous", "sont", "mais", "plus", "merci", "cette", "être", "avoir", "sono", "della", "questo", "questa", "anche", "come", "grazie", "molto", "para", "como", "esta", "este", "pero", "muchas", "gracias", "usted", "nuestro", "porque", "para", "obrigado", "você", "vocês", "voor", "niet", "maar", "zijn", "jullie", "deze", "bedankt", "dziękuję", "jest", "oraz", "tack", "inte", "eller", "detta", "için", "teşekkür"]
-)
+    (
+        "this", "that", "with", "have", "your", "from", "will", "would", "could", "should", "there",
+        "their", "about", "which", "when", "what", "where", "been", "were", "they", "them", "than",
+        "then", "also", "just", "like", "very", "please", "thank", "thanks", "bitte", "haben", "sind",
+        "eine", "einen", "einer", "nicht", "noch", "auch", "wenn", "dass", "sich", "ihre", "ihnen",
+        "wird", "werden", "kann", "können", "sehr", "pour", "avec", "vous", "votre", "dans", "nous",
+        "sont", "mais", "plus", "merci", "cette", "être", "avoir", "sono", "della", "questo", "questa",
+        "anche", "come", "grazie", "molto", "para", "como", "esta", "este", "pero", "muchas", "gracias",
+        "usted", "nuestro", "porque", "para", "obrigado", "você", "vocês", "voor", "niet", "maar",
+        "zijn", "jullie", "deze", "bedankt", "dziękuję", "jest", "oraz", "tack", "inte", "eller",
+        "detta", "için", "teşekkür", "within", "after", "before", "into", "more", "only", "some",
+        "over", "such"
+    )
+)  # fmt: skip
 
 
 def reply_language(request: DraftRequest) -> str:
@@ -66,7 +79,7 @@ def _tokens(text: str, language: str) -> set[str]:
     lowered = text.lower()
     if language in _CJK_LANGUAGES or _CJK.search(lowered):
         chars = [c for c in lowered if _CJK.match(c)]
-        bigrams = {a + b for a, b in zip(chars, chars[1:], strict=False)}
+        bigrams = {a + b for a, b in pairwise(chars)}
         words = {w[:5] for w in _WORD.findall(lowered) if len(w) >= 4 and not _CJK.search(w)}
         return bigrams | words
     # A five-letter prefix is a cheap stem that works across European languages (deliver/delivery).

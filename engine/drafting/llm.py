@@ -221,7 +221,8 @@ def build_llm_drafter(
     client = openai.OpenAI(
         api_key=api_key or "not-needed",  # local OpenAI-compatible servers accept any key
         base_url=base_url or None,
-        http_client=http_client,
+        # openai accepts an httpx.Client at run time; its annotation names the httpx2 fork only.
+        http_client=http_client,  # type: ignore[arg-type]
         max_retries=0,
     )
     return LlmDrafter(client, model, templates, fallback)

@@ -109,7 +109,7 @@ def _symbol(currency: str, marketplace: str | None) -> str:
 def _group(digits: str, separator: str, min_grouping: int) -> str:
     if len(digits) < 4 + (min_grouping - 1):
         return digits
-    groups = []
+    groups: list[str] = []
     while len(digits) > 3:
         groups.insert(0, digits[-3:])
         digits = digits[:-3]

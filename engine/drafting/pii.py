@@ -9,7 +9,7 @@ characters from the model and is restored afterwards.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 __all__ = ["PLACEHOLDER", "Masker", "mask", "unmask"]
 
@@ -51,8 +51,10 @@ _ADDRESS_PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(rf"\b{_WORD}(?:{_STREET_SUFFIXES})\s+(?:no:?\s*)?{_HOUSE}", re.IGNORECASE),
     re.compile(rf"\b{_WORD}\s+(?:{_STREET_SUFFIXES})\s+(?:no:?\s*)?{_HOUSE}", re.IGNORECASE),
     # Japanese: prefecture, then city/ward and block numbers ("東京都渋谷区神南1-2-3").
-    re.compile(r"(?:東京都|北海道|(?:京都|大阪)府|[\u4e00-\u9fff]{2,3}県)[\u3040-\u30ff\u4e00-\u9fff]{1,20}"
-               r"[0-9０-９]+(?:[-－ー丁目番地号の][0-9０-９]*)*"),
+    re.compile(
+        r"(?:東京都|北海道|(?:京都|大阪)府|[\u4e00-\u9fff]{2,3}県)[\u3040-\u30ff\u4e00-\u9fff]{1,20}"
+        r"[0-9０-９]+(?:[-－ー丁目番地号の][0-9０-９]*)*"
+    ),
 )
 _POSTCODE_PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}\b"),  # UK
@@ -103,19 +105,23 @@ class Masker:
         for kind, value in self._known.items():
             label = re.sub(r"\W+", "_", kind).strip("_").upper() or "KNOWN"
             whole = re.compile(rf"(?<!\w){re.escape(value)}(?!\w)", re.IGNORECASE)
-            text = whole.sub(
-                lambda m, label=label, value=value: self._placeholder(
-                    label, m.group(0), numbered=m.group(0) != value
-                ),
-                text,
-            )
+            text = whole.sub(self._known_replacer(label, value), text)
             # Buyers sign with a first name only; mask each part of a known name on its own too.
             for part in value.split():
                 if len(part) < 3 or part == value:
                     continue
                 alone = re.compile(rf"(?<![\w\[]){re.escape(part)}(?![\w\]])", re.IGNORECASE)
-                text = alone.sub(lambda m, label=label: self._placeholder(label, m.group(0)), text)
+                text = alone.sub(self._known_replacer(label, None), text)
         return text
+
+    def _known_replacer(self, label: str, exact: str | None) -> Callable[[re.Match[str]], str]:
+        """The exact known value gets the plain placeholder; variants and parts get numbered ones."""
+
+        def replace(match: re.Match[str]) -> str:
+            found = match.group(0)
+            return self._placeholder(label, found, numbered=found != exact)
+
+        return replace
 
     def _sub_unless_kept(self, kind: str, match: re.Match[str]) -> str:
         found = match.group(0)
@@ -136,9 +142,7 @@ class Masker:
         return match.group(0).replace(found, self._placeholder("PHONE", found))
 
 
-def mask(
-    text: str, known: Mapping[str, str] | None = None, *, keep: Iterable[str] = ()
-) -> tuple[str, dict[str, str]]:
+def mask(text: str, known: Mapping[str, str] | None = None, *, keep: Iterable[str] = ()) -> tuple[str, dict[str, str]]:
     """`known` maps a label to a value (`{"buyer_name": "Anna Schmidt"}` -> `[[BUYER_NAME]]`);
     `keep` lists values never to mask (the order id, the tracking number)."""
     masker = Masker(known, keep=keep)

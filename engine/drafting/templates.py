@@ -81,8 +81,7 @@ def _tokenize(body: str, template_id: str) -> list[_Token]:
             )
         if name not in VARIABLES:
             raise TemplateError(
-                f"Template {template_id} uses the unknown variable '{name}'; "
-                f"use one of: {', '.join(VARIABLES)}."
+                f"Template {template_id} uses the unknown variable '{name}'; use one of: {', '.join(VARIABLES)}."
             )
         tokens.append(_Token(sigil or "var", name))
         position = match.end()
@@ -285,9 +284,7 @@ def _expand_partials(body: str, partials: Mapping[str, str], source: str) -> str
     def replace(match: re.Match[str]) -> str:
         name = match.group(1)
         if name not in partials:
-            raise TemplateError(
-                f"{source}: the partial '{name}' is not defined; add it under 'partials' in that file."
-            )
+            raise TemplateError(f"{source}: the partial '{name}' is not defined; add it under 'partials' in that file.")
         return partials[name]
 
     return re.sub(r"\{\{\s*>\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}", replace, body)
@@ -322,9 +319,7 @@ def _templates_from_file(path: Path) -> list[Template]:
                 f"use one of: {', '.join(INTENTS)}."
             )
         if id_language != language:
-            raise TemplateError(
-                f"{path.name}: template {template_id} is not in this file's language '{language}'."
-            )
+            raise TemplateError(f"{path.name}: template {template_id} is not in this file's language '{language}'.")
         try:
             body = _expand_partials(entry["body"], partials, path.name)
             templates.append(
@@ -351,4 +346,3 @@ def load_templates(directory: Path = KNOWLEDGE_DIR / "templates") -> TemplateSet
     for path in files:
         templates.extend(_templates_from_file(path))
     return TemplateSet(templates)
-

@@ -32,6 +32,8 @@ from engine.nlp.lexical import LexicalIndex
 from engine.nlp.protocols import Embedder, RetrievedAnswer
 
 DENSE_WEIGHT = 0.7  # the rest goes to the lexical score
+_SCAN_LIMIT = 10_000  # a filter matching at most this many items is answered by an exact scan
+_MAX_FETCH = 2_000
 _MANIFEST = "manifest.json"
 _ITEMS = "items.jsonl"
 _FAISS = "index.faiss"
@@ -66,12 +68,46 @@ class _Filters:
         return any(value is not None for value in dataclasses.astuple(self))
 
     def accepts(self, item: IndexedItem) -> bool:
-        return (
-            (self.language is None or item.language == self.language)
-            and (self.intent is None or item.intent == self.intent)
-            and (self.marketplace is None or item.marketplace == self.marketplace)
-            and (self.store_id is None or item.store_id == self.store_id)
-        )
+        return all(getattr(item, name) == value for name, value in self.wanted().items())
+
+    def wanted(self) -> dict[str, str | int]:
+        return {name: value for name, value in dataclasses.asdict(self).items() if value is not None}
+
+
+class _Columns:
+    """The filterable fields as integer-coded arrays aligned with the vector rows, so a filter over
+    100,000 items is a few vectorised comparisons instead of a Python loop."""
+
+    fields = ("language", "intent", "marketplace", "store_id")
+
+    def __init__(self) -> None:
+        self._codes: dict[str, dict[object, int]] = {name: {} for name in self.fields}
+        self._arrays = {name: np.zeros(0, dtype=np.int32) for name in self.fields}
+
+    def reserve(self, rows: int) -> None:
+        for name, array in self._arrays.items():
+            if rows > array.shape[0]:
+                grown = np.full(max(rows, 2 * array.shape[0], 64), -1, dtype=np.int32)
+                grown[: array.shape[0]] = array
+                self._arrays[name] = grown
+
+    def set_row(self, row: int, item: IndexedItem) -> None:
+        for name in self.fields:
+            codes = self._codes[name]
+            self._arrays[name][row] = codes.setdefault(getattr(item, name), len(codes))
+
+    def move_row(self, source: int, target: int) -> None:
+        for array in self._arrays.values():
+            array[target] = array[source]
+
+    def mask(self, filters: _Filters, rows: int) -> np.ndarray:
+        mask = np.ones(rows, dtype=bool)
+        for name, value in filters.wanted().items():
+            code = self._codes[name].get(value)
+            if code is None:
+                return np.zeros(rows, dtype=bool)
+            mask &= self._arrays[name][:rows] == code
+        return mask
 
 
 def embedder_name(embedder: Embedder) -> str:
@@ -81,6 +117,15 @@ def embedder_name(embedder: Embedder) -> str:
 def item_digest(item: IndexedItem) -> int:
     payload = json.dumps(dataclasses.astuple(item), ensure_ascii=False, separators=(",", ":"))
     return int.from_bytes(hashlib.sha256(payload.encode("utf-8")).digest(), "big")
+
+
+def fingerprint_of(items: Iterable[IndexedItem]) -> str:
+    """The `AnswerIndex.fingerprint` these items would give, computed without embedding anything."""
+    total = count = 0
+    for item in items:
+        total = (total + item_digest(item)) % _FINGERPRINT_MODULUS
+        count += 1
+    return f"{count}-{total:064x}"
 
 
 class AnswerIndex:
@@ -93,6 +138,7 @@ class AnswerIndex:
         self._rows: dict[int, int] = {}  # id -> row in _matrix
         self._row_ids: list[int] = []
         self._matrix = np.zeros((0, self.dimension), dtype=np.float32)
+        self._columns = _Columns()
         self._lexical = LexicalIndex()
         self._digest_sum = 0
         self._faiss: Any = self._new_exact_index()
@@ -120,6 +166,7 @@ class AnswerIndex:
                 self._items[item.id] = item
                 self._rows[item.id] = start + offset
                 self._row_ids.append(item.id)
+                self._columns.set_row(start + offset, item)
                 self._lexical.add(item.id, item.search_text)
                 self._digest_sum = (self._digest_sum + item_digest(item)) % _FINGERPRINT_MODULUS
             ids = np.fromiter((item.id for item in items), dtype=np.int64, count=len(items))
@@ -149,11 +196,13 @@ class AnswerIndex:
             if row != last:  # move the last row into the hole
                 moved = self._row_ids[last]
                 self._matrix[row] = self._matrix[last]
+                self._columns.move_row(last, row)
                 self._row_ids[row] = moved
                 self._rows[moved] = row
             self._row_ids.pop()
 
     def _reserve(self, rows: int) -> None:
+        self._columns.reserve(rows)
         if rows <= self._matrix.shape[0]:
             return
         grown = np.zeros((max(rows, 2 * self._matrix.shape[0], 64), self.dimension), dtype=np.float32)
@@ -224,12 +273,12 @@ class AnswerIndex:
         with self._lock:
             if not self._items:
                 return []
-            overfetch = max(4 * k, 50) * (4 if filters.active else 1)
-            dense = self._dense_candidates(vector, overfetch)
-            candidates = set(dense) | set(self._lexical.candidates(query, limit=overfetch))
-            candidates = {doc_id for doc_id in candidates if filters.accepts(self._items[doc_id])}
-            if filters.active and len(candidates) < k:
-                candidates |= set(self._filtered_scan(vector, filters, overfetch))
+            fetch = max(4 * k, 50)
+            candidates = set(self._dense_hits(vector, filters, fetch))
+            lexical = self._lexical.candidates(query, limit=fetch * (4 if filters.active else 1))
+            if filters.active:
+                lexical = [doc_id for doc_id in lexical if filters.accepts(self._items[doc_id])][:fetch]
+            candidates.update(lexical)
             ranked = self._rank(query, vector, candidates)
             return [answer for answer in ranked if answer.score >= min_score][:k]
 
@@ -245,27 +294,52 @@ class AnswerIndex:
     ) -> list[tuple[int, float]]:
         """Dense-only search with a precomputed query vector: (id, cosine) pairs, best first."""
         query = self._check_vectors(np.asarray(vector).reshape(1, -1), 1)[0]
-        filters = _Filters(language, intent, marketplace, store_id)
         with self._lock:
-            found = self._dense_candidates(query, k * (4 if filters.active else 1))
-            hits = [(doc_id, score) for doc_id, score in found.items() if filters.accepts(self._items[doc_id])]
-            if filters.active and len(hits) < k:
-                scan = self._filtered_scan(query, filters, k)
-                hits = list({**dict(hits), **scan}.items())
-            return sorted(hits, key=lambda hit: -hit[1])[:k]
+            hits = self._dense_hits(query, _Filters(language, intent, marketplace, store_id), k)
+            return sorted(hits.items(), key=lambda hit: -hit[1])[:k]
 
-    def _dense_candidates(self, vector: np.ndarray, count: int) -> dict[int, float]:
+    def _dense_hits(self, vector: np.ndarray, filters: _Filters, count: int) -> dict[int, float]:
+        """Up to `count` (id, cosine) pairs passing `filters`.
+
+        A selective filter scans its matching rows exactly; a broad one over-fetches from faiss by the
+        filter's selectivity and falls back to the scan when too few hits survive.
+        """
+        rows = len(self._row_ids)
+        if not filters.active:
+            return self._faiss_search(vector, count)
+        mask = self._columns.mask(filters, rows)
+        matched = int(mask.sum())
+        if matched <= _SCAN_LIMIT:
+            return self._scan(vector, np.flatnonzero(mask), count)
+        fetch = min(rows, _MAX_FETCH, 2 * count * math.ceil(rows / matched))
+        found = self._faiss_search(vector, fetch)
+        hits = {doc_id: score for doc_id, score in found.items() if mask[self._rows[doc_id]]}
+        if len(hits) < count:
+            return self._scan(vector, np.flatnonzero(mask), count)
+        return hits
+
+    def _faiss_search(self, vector: np.ndarray, count: int) -> dict[int, float]:
         count = min(count, len(self._items))
-        scores, ids = self._faiss.search(vector.reshape(1, -1), count)
+        if count <= 0:
+            return {}
+        # One query gains nothing from OpenMP threads, and on a busy 2-core host they cost 5-10x
+        # (spin-waiting workers). The setting is per calling thread, so it is restored afterwards.
+        threads = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)
+        try:
+            scores, ids = self._faiss.search(vector.reshape(1, -1), count)
+        finally:
+            faiss.omp_set_num_threads(threads)
         return {int(i): float(s) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0}
 
-    def _filtered_scan(self, vector: np.ndarray, filters: _Filters, count: int) -> dict[int, float]:
-        rows = [self._rows[doc_id] for doc_id, item in self._items.items() if filters.accepts(item)]
-        if not rows:
+    def _scan(self, vector: np.ndarray, rows: np.ndarray, count: int) -> dict[int, float]:
+        if rows.size == 0:
             return {}
-        scores = self._matrix[rows] @ vector
-        top = np.argsort(-scores)[:count]
-        return {self._row_ids[rows[i]]: float(scores[i]) for i in top}
+        # einsum, not `@`: BLAS would start its thread pool for a matrix-vector product, which costs
+        # 2-3x on a busy 2-core host.
+        scores = np.einsum("ij,j->i", self._matrix[rows], vector)
+        top = np.argpartition(-scores, count - 1)[:count] if scores.size > count else np.arange(scores.size)
+        return {self._row_ids[int(rows[i])]: float(scores[i]) for i in top}
 
     def _rank(self, query: str, vector: np.ndarray, candidates: set[int]) -> list[RetrievedAnswer]:
         if not candidates:
@@ -343,6 +417,7 @@ class AnswerIndex:
                 index._items[item.id] = item
                 index._rows[item.id] = row
                 index._row_ids.append(item.id)
+                index._columns.set_row(row, item)
                 index._lexical.add(item.id, item.search_text)
                 index._digest_sum = (index._digest_sum + item_digest(item)) % _FINGERPRINT_MODULUS
         if index.fingerprint != manifest.get("fingerprint") or faiss_index.ntotal != len(items):

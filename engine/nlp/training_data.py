@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import InputError
+from engine.nlp.splits import is_heldout
 from engine.taxonomy import INTENTS, KNOWLEDGE_DIR
 
 REPO_ROOT = KNOWLEDGE_DIR.parent
@@ -78,8 +79,11 @@ def load_bitext_mapping(shared_dir: Path) -> dict[str, str]:
         return {row["bitext_intent"]: row["intent"] for row in csv.DictReader(handle) if row["intent"] in INTENTS}
 
 
-def load_bitext_examples(shared_dir: Path) -> list[Example]:
+def load_bitext_examples(shared_dir: Path, *, include_heldout: bool = False) -> list[Example]:
     """The Bitext customer-support sample (English), mapped onto the taxonomy; unmapped intents are dropped.
+
+    The evals' held-out fifth (`engine.nlp.splits.is_heldout`) is left out unless asked for, so the
+    `bitext_heldout` eval never scores a model on its own training data.
 
     Attribution: "Bitext Sample Customer Support Training Dataset" by Bitext Innovations, licensed under the
     Community Data License Agreement – Sharing – Version 1.0 (CDLA-Sharing-1.0); see
@@ -92,7 +96,7 @@ def load_bitext_examples(shared_dir: Path) -> list[Example]:
         for row in csv.DictReader(handle):
             intent = mapping.get(row["intent"])
             text = row["instruction"].strip()
-            if intent and text:
+            if intent and text and (include_heldout or not is_heldout(text)):
                 examples.append(Example(text=text, intent=intent, language="en", source="bitext"))
     return examples
 

@@ -168,7 +168,7 @@ def promotion_candidates(session: Session, principal: Principal, *, limit: int =
         )
         .order_by(Draft.decided_at.desc(), Draft.id.desc())
         .limit(limit)
-    ).tuples()
+    )
     return [
         PromotionCandidate(d.id, d.conversation_id, d.intent, d.language, question, d.final_text or "")
         for d, question in rows
@@ -214,8 +214,14 @@ def promote_reply(
     )
     session.add(item)
     session.flush()
-    audit.record(session, "knowledge.promote", "knowledge_item", item.id, actor_id=principal.agent_id,
-                 after={"draft_id": draft.id})
+    audit.record(
+        session,
+        "knowledge.promote",
+        "knowledge_item",
+        item.id,
+        actor_id=principal.agent_id,
+        after={"draft_id": draft.id},
+    )
     return _view(item)
 
 
@@ -413,26 +419,34 @@ def review_example(
             raise InputError(f"Unknown intent {intent!r}. Pick one of: {', '.join(INTENTS)}.")
         example.intent = intent
     example.status = "accepted" if accept else "rejected"
-    audit.record(session, "intent_example.review", "intent_example", example.id, actor_id=principal.agent_id,
-                 after={"status": example.status, "intent": example.intent})
-    return ExampleView(example.id, example.text, example.intent, example.language, example.source,
-                       example.status, None)
+    audit.record(
+        session,
+        "intent_example.review",
+        "intent_example",
+        example.id,
+        actor_id=principal.agent_id,
+        after={"status": example.status, "intent": example.intent},
+    )
+    return ExampleView(example.id, example.text, example.intent, example.language, example.source, example.status, None)
 
 
-def add_example(
-    session: Session, principal: Principal, *, text: str, intent: str, language: str | None
-) -> ExampleView:
+def add_example(session: Session, principal: Principal, *, text: str, intent: str, language: str | None) -> ExampleView:
     require(principal, Action.EDIT_INTENT_EXAMPLES)
     if intent not in INTENTS:
         raise InputError(f"Unknown intent {intent!r}. Pick one of: {', '.join(INTENTS)}.")
     if not text.strip():
         raise InputError("An intent example needs a text.")
-    example = IntentExample(text=text.strip(), intent=intent, language=language or None, source="manual",
-                            status="accepted", created_by_id=principal.agent_id)
+    example = IntentExample(
+        text=text.strip(),
+        intent=intent,
+        language=language or None,
+        source="manual",
+        status="accepted",
+        created_by_id=principal.agent_id,
+    )
     session.add(example)
     session.flush()
-    return ExampleView(example.id, example.text, example.intent, example.language, example.source,
-                       example.status, None)
+    return ExampleView(example.id, example.text, example.intent, example.language, example.source, example.status, None)
 
 
 @dataclass(frozen=True)
@@ -456,6 +470,12 @@ def retrain_intents(session: Session, principal: Principal, settings: Settings) 
     embedder = build_embedder(settings)
     model = train_default_model(embedder, extra=extra, include_shared=settings.nlp_backend == "real")
     model.save(settings.models_dir / ("intent-fake" if settings.nlp_backend == "fake" else "intent"))
-    audit.record(session, "intent.retrain", "intent_model", None, actor_id=principal.agent_id,
-                 after={"version": model.version, "extra": len(extra)})
+    audit.record(
+        session,
+        "intent.retrain",
+        "intent_model",
+        None,
+        actor_id=principal.agent_id,
+        after={"version": model.version, "extra": len(extra)},
+    )
     return RetrainResult(model.version, sum(model.counts["intent"].values()), len(extra), dict(model.metrics))

@@ -12,9 +12,7 @@ from engine.services.pipeline import draft_reply
 from engine.workflow.permissions import Action, Principal, require
 
 
-def regenerate_draft(
-    session: Session, principal: Principal, components: Components, conversation_id: int
-) -> Draft:
+def regenerate_draft(session: Session, principal: Principal, components: Components, conversation_id: int) -> Draft:
     """A fresh draft for the newest buyer message; the pending one is superseded."""
     conversation = session.get(Conversation, conversation_id)
     if conversation is None:

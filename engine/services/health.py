@@ -90,40 +90,66 @@ def health(
             .join(Store, Store.id == Mailbox.store_id)
             .where(_stores(principal, Mailbox.store_id))
             .order_by(Store.name, Mailbox.name)
-        ).tuples()
+        )
     ]
     recent = [
-        SyncRunRow(r.id, name, r.kind, r.started_at, r.finished_at, r.status, r.fetched, r.new, r.duplicates,
-                   r.unparsed, list(r.errors or []))
+        SyncRunRow(
+            r.id,
+            name,
+            r.kind,
+            r.started_at,
+            r.finished_at,
+            r.status,
+            r.fetched,
+            r.new,
+            r.duplicates,
+            r.unparsed,
+            list(r.errors or []),
+        )
         for r, name in session.execute(
             select(SyncRun, Mailbox.name)
             .outerjoin(Mailbox, Mailbox.id == SyncRun.mailbox_id)
             .where(_stores(principal, func.coalesce(SyncRun.store_id, Mailbox.store_id)))
             .order_by(SyncRun.started_at.desc(), SyncRun.id.desc())
             .limit(runs)
-        ).tuples()
+        )
     ]
     outbox = dict(
         session.execute(
             select(OutboxItem.state, func.count(OutboxItem.id))
             .where(_stores(principal, OutboxItem.store_id))
             .group_by(OutboxItem.state)
-        ).tuples()
+        ).all()
     )
-    overdue = session.scalar(
-        select(func.count(Conversation.id)).where(
-            _stores(principal, Conversation.store_id),
-            Conversation.status.in_((ConversationStatus.OPEN, ConversationStatus.HOLD)),
-            Conversation.amazon_deadline < now,
+    overdue = (
+        session.scalar(
+            select(func.count(Conversation.id)).where(
+                _stores(principal, Conversation.store_id),
+                Conversation.status.in_((ConversationStatus.OPEN, ConversationStatus.HOLD)),
+                Conversation.amazon_deadline < now,
+            )
         )
-    ) or 0
-    unparsed = session.scalar(
-        select(func.count(Message.id)).where(_stores(principal, Message.store_id), Message.kind == "unparsed")
-    ) or 0
+        or 0
+    )
+    unparsed = (
+        session.scalar(
+            select(func.count(Message.id)).where(_stores(principal, Message.store_id), Message.kind == "unparsed")
+        )
+        or 0
+    )
     return Health(
-        mailboxes, recent, {str(k): int(v) for k, v in outbox.items()}, overdue, unparsed,
-        alerts(mailboxes, outbox, overdue, unparsed, stale_after=timedelta(seconds=sync_interval_seconds)
-               * STALE_AFTER_INTERVALS),
+        mailboxes,
+        recent,
+        {str(k): int(v) for k, v in outbox.items()},
+        overdue,
+        unparsed,
+        alerts(
+            mailboxes,
+            outbox,
+            overdue,
+            unparsed,
+            stale_after=timedelta(seconds=sync_interval_seconds) * STALE_AFTER_INTERVALS,
+        ),
     )
 
 

@@ -42,7 +42,7 @@ class StoredMail:
 
 def _keep_raw(session: Session, raw: bytes) -> str:
     digest = hashlib.sha256(raw).hexdigest()
-    if session.get(RawMail, digest) is None:
+    if session.scalar(select(RawMail.sha256).where(RawMail.sha256 == digest)) is None:
         try:
             with session.begin_nested():
                 session.add(RawMail(sha256=digest, size=len(raw), content=raw))
@@ -127,6 +127,7 @@ def store_mail(
         ],
         suspicious=parsed.suspicious,
     )
+    conversation: Conversation | None
     if parsed.kind == MailKind.BUYER_MESSAGE and parsed.buyer_address and not parsed.suspicious:
         conversation = _conversation_for(session, store, parsed)
         _buyer_message_arrived(conversation, parsed, received)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.amazon.client import order_context_or_none
 from engine.components import Components
 from engine.db.base import utcnow
 from engine.db.models import Conversation, Draft, DraftStatus, Message
@@ -77,6 +79,9 @@ def draft_reply(session: Session, components: Components, conversation: Conversa
         for m in conversation.messages
         if m.id != message.id and m.kind in ("buyer_message", "reply")
     )
+    context, context_status = order_context_or_none(components.orders, conversation.order_id, conversation.marketplace)
+    conversation.order_context = dataclasses.asdict(context) if context else None
+    conversation.order_context_status = context_status
     request = DraftRequest(
         text=message.body,
         language=message.language or "en",
@@ -85,7 +90,7 @@ def draft_reply(session: Session, components: Components, conversation: Conversa
         buyer_name=conversation.buyer_name,
         product_title=conversation.product_title,
         asin=conversation.asin,
-        order=OrderContext(order_id=conversation.order_id),
+        order=context or OrderContext(order_id=conversation.order_id),
         store_name=conversation.store.name,
         thread=earlier[-6:],
     )

@@ -123,9 +123,6 @@ def list_queue(
         )
         for c, store_name, assignee, d in session.execute(ordered.limit(page_size).offset(max(page - 1, 0) * page_size))
     ]
-    counts = dict(
-        session.execute(
-            select(Conversation.status, func.count()).where(_visible(principal)).group_by(Conversation.status)
-        ).tuples()
-    )
+    counts_query = select(Conversation.status, func.count()).where(_visible(principal)).group_by(Conversation.status)
+    counts = {status: number for status, number in session.execute(counts_query)}
     return QueuePage(rows=rows, total=total, counts=counts)

@@ -118,7 +118,7 @@ def volume(session: Session, principal: Principal, *, since: datetime, until: da
             .where(visible, _buyer_messages(since, until))
             .group_by(dimension)
         )
-        return _counts([(key, count) for key, count in session.execute(query).tuples()])
+        return _counts([(key, count) for key, count in session.execute(query)])
 
     by_day = grouped(_day(session, Message.received_at))
     return Volume(
@@ -172,7 +172,7 @@ def response_pairs_in(session: Session, principal: Principal, since: datetime, u
         .where(visible, _buyer_messages(since, until))
     )
     pairs: list[Pair] = []
-    for received, by_message, by_outbox, cleared in session.execute(query).tuples():
+    for received, by_message, by_outbox, cleared in session.execute(query):
         answered = min((t for t in (by_message, by_outbox) if t is not None), default=None)
         if cleared is not None and (answered is None or cleared < answered):
             continue
@@ -260,7 +260,7 @@ def agents(
         .join(Agent, Agent.id == Draft.decided_by_id)
         .where(visible, _decided(since, until))
         .group_by(Draft.decided_by_id, Agent.display_name, outcome)
-    ).tuples()
+    )
     names: dict[int, str] = {}
     tally: dict[int, Counter[str]] = defaultdict(Counter)
     for agent_id, name, kind, count in counts:
@@ -274,7 +274,7 @@ def agents(
         .join(Conversation, Conversation.id == Draft.conversation_id)
         .join(Message, Message.id == Draft.message_id)
         .where(visible, _decided(since, until), Draft.status != DraftStatus.REJECTED)
-    ).tuples()
+    )
     for agent_id, received, decided in timing:
         if agent_id is not None and decided is not None:
             durations[agent_id].append((decided - received).total_seconds())
@@ -349,7 +349,7 @@ def draft_quality(
         .join(Conversation, Conversation.id == Draft.conversation_id)
         .where(visible, _decided(since, until))
         .group_by(*columns, outcome)
-    ).tuples()
+    )
     tables: dict[str, dict[str, Acceptance]] = {name: {} for name in _QUALITY_DIMENSIONS}
     overall = Acceptance("all")
 
@@ -367,7 +367,7 @@ def draft_quality(
         select(*columns, Draft.text, Draft.final_text)
         .join(Conversation, Conversation.id == Draft.conversation_id)
         .where(visible, _decided(since, until), outcome == "edited")
-    ).tuples()
+    )
     for *values, drafted, sent in edited:
         distance = normalized_edit_distance(drafted.strip(), (sent or "").strip())
         for row in rows_for(values):
@@ -380,7 +380,7 @@ def draft_quality(
         .group_by(reason)
         .order_by(func.count(Draft.id).desc(), reason)
         .limit(20)
-    ).tuples()
+    )
 
     def ordered(name: str) -> list[Acceptance]:
         return sorted(tables[name].values(), key=lambda row: (-row.total, row.key))
@@ -459,7 +459,7 @@ def satisfaction(
             OutboxItem.sent_at < until,
         )
         .group_by(Draft.intent, follow.intent, follow.id.is_not(None))
-    ).tuples()
+    )
     tally: Counter[str] = Counter()
     for answered_intent, next_intent, has_next, count in grouped:
         tally[follow_up_signal(answered_intent, next_intent, bool(has_next))] += int(count)
@@ -495,7 +495,7 @@ def recurring_questions(
         select(Draft.sources)
         .join(Conversation, Conversation.id == Draft.conversation_id)
         .where(visible, Draft.created_at >= since, Draft.created_at < until)
-    ).tuples():
+    ):
         for source in sources or []:
             if source.get("kind") == "knowledge" and isinstance(source.get("id"), int):
                 cited[source["id"]] += 1
@@ -568,7 +568,7 @@ def conversations_for(
     )
     return [
         ConversationRef(c.id, store, c.marketplace, c.subject, c.language, c.intent, c.status)
-        for c, store in session.execute(query).tuples()
+        for c, store in session.execute(query)
     ]
 
 

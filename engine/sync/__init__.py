@@ -1,6 +1,7 @@
 """Mailbox sync: IMAP sources (real and fake) and the runner that stores mail batch by batch."""
 
-from engine.sync.imap import FakeMailServer, FakeSource, FetchedMail, FolderState, ImapConfig, ImapSource, MessageSource
+from engine.sync.fake import FakeMailServer, FakeSource
+from engine.sync.imap import FetchedMail, FolderState, ImapConfig, ImapSource, MessageSource
 
 __all__ = [
     "FakeMailServer",

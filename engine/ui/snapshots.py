@@ -84,13 +84,27 @@ class ConversationSnap:
     outbox: list[OutboxSnap]
     sources: list[KnowledgeView] = field(default_factory=list)
     agents: list[tuple[int, str]] = field(default_factory=list)  # who it can be assigned to
+    order_context: dict[str, Any] | None = None  # from SP-API, when connected
+    order_context_status: str | None = None  # "ok", "not connected" or why it failed
 
 
 def _draft(d: Any) -> DraftSnap:
     ids = [s["id"] for s in (d.sources or []) if s.get("kind") == "knowledge" and isinstance(s.get("id"), int)]
     return DraftSnap(
-        d.id, d.status, d.action, d.text, d.final_text, d.drafter, d.model, d.template_id, ids, d.note,
-        bool(d.allowed), dict(d.verdict or {}), d.reject_reason, d.decided_at,
+        d.id,
+        d.status,
+        d.action,
+        d.text,
+        d.final_text,
+        d.drafter,
+        d.model,
+        d.template_id,
+        ids,
+        d.note,
+        bool(d.allowed),
+        dict(d.verdict or {}),
+        d.reject_reason,
+        d.decided_at,
     )
 
 
@@ -117,10 +131,22 @@ def conversation_snapshot(session: Session, principal: Principal, conversation_i
         intent_score=c.intent_score,
         amazon_deadline=c.amazon_deadline,
         assignee_id=c.assignee_id,
+        order_context=dict(c.order_context) if c.order_context else None,
+        order_context_status=c.order_context_status,
         messages=[
             MessageSnap(
-                m.id, m.direction, m.kind, m.received_at, m.from_address, m.body, m.language, m.language_score,
-                m.intent, m.intent_score, bool(m.intent_needs_review), bool(m.suspicious),
+                m.id,
+                m.direction,
+                m.kind,
+                m.received_at,
+                m.from_address,
+                m.body,
+                m.language,
+                m.language_score,
+                m.intent,
+                m.intent_score,
+                bool(m.intent_needs_review),
+                bool(m.suspicious),
             )
             for m in view.messages
         ],

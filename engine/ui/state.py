@@ -4,7 +4,6 @@ agent's current selections. Never data: every page reads that fresh from the ser
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
 
 import streamlit as st
 from sqlalchemy.orm import Session
@@ -18,8 +17,6 @@ AGENT_ID = "agent_id"
 LANGUAGE = "ui_language"
 CONVERSATION = "conversation_id"
 FLASH = "flash"
-
-T = TypeVar("T")
 
 
 def language() -> str:
@@ -79,10 +76,11 @@ def show_flash() -> None:
         st.info(message)
 
 
-def attempt(app: AppServices, action: Callable[[Session], T]) -> T | None:
-    """Run one user action in its own transaction; a domain error is shown, not raised."""
+def attempt(app: AppServices, action: Callable[[Session], object]) -> bool:
+    """Run one user action in its own transaction; a domain error is shown, not raised. True when done."""
     try:
-        return app.run(action)
+        app.run(action)
     except ReplyDeskError as exc:
         st.error(tr("error.prefix", message=str(exc)))
-        return None
+        return False
+    return True
