@@ -14,6 +14,7 @@ import re
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from types import FrameType
 from typing import Any
@@ -70,7 +71,8 @@ def _send_once(db: Any, settings: Settings) -> None:
         print(f"send: {counts.line()}", flush=True)
 
 
-def _loop(settings: Settings, step: Callable[[], object], once: bool) -> int:
+def _loop(settings: Settings, step: Callable[[], object], once: bool, wake: threading.Event | None = None) -> int:
+    """Run `step` every polling interval, or sooner when `wake` is set (IMAP IDLE saw new mail)."""
     if once:
         step()
         return 0
@@ -83,16 +85,34 @@ def _loop(settings: Settings, step: Callable[[], object], once: bool) -> int:
             print(f"error: {exc}", file=sys.stderr, flush=True)
         except Exception:
             log.exception("worker step failed; trying again after the interval")
-        if stop.wait(settings.sync_interval_seconds):
+        if _pause(stop.event, wake, settings.sync_interval_seconds):
             break
     return 0
+
+
+def _pause(stop: threading.Event, wake: threading.Event | None, seconds: float) -> bool:
+    """Wait up to `seconds`, ending early on new mail; True when asked to stop."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        if stop.wait(min(left, 0.5)):
+            return True
+        if wake is not None and wake.is_set():
+            wake.clear()
+            break
+    return stop.is_set()
+
+
+def _idle_wake(db: Any, settings: Settings) -> threading.Event:
+    from engine.sync.idle import IdleWatcher, watch_targets
+
+    return IdleWatcher(watch_targets(db, settings)).start().wake
 
 
 def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
     db = _database(settings)
     if args.once:
         return 1 if _sync_once(db, settings, args.store) else 0
-    return _loop(settings, lambda: _sync_once(db, settings, args.store), once=False)
+    return _loop(settings, lambda: _sync_once(db, settings, args.store), once=False, wake=_idle_wake(db, settings))
 
 
 def cmd_send(args: argparse.Namespace, settings: Settings) -> int:
@@ -108,7 +128,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         _sync_once(db, settings, None)
         _send_once(db, settings)
 
-    return _loop(settings, both, once=args.once)
+    return _loop(settings, both, once=args.once, wake=None if args.once else _idle_wake(db, settings))
 
 
 class _RefusePassword(argparse.Action):

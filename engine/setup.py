@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
-from datetime import timedelta
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
@@ -18,6 +18,7 @@ from engine.services.agents import create_agent
 from engine.services.importing import import_raw_mails
 from engine.services.knowledge import seed_knowledge
 from engine.services.pipeline import process_pending
+from engine.services.routing import load_routing_rules, route_new_conversations, routing_summary
 from engine.services.stores import ensure_store
 from engine.settings import Settings
 from engine.taxonomy import MARKETPLACES
@@ -33,6 +34,7 @@ REGION_OF = {
     **{code: "na" for code in ("US", "CA", "MX", "BR")},
     **{code: "fe" for code in ("JP",)},
 }
+DEMO_WINDOW = timedelta(hours=30)
 # Demo accounts, documented in the README; never use them outside the demo.
 DEMO_USERS = (
     ("admin", "demo-admin", Role.ADMIN, "Ada Admin", ("en", "de")),
@@ -44,6 +46,14 @@ DEMO_USERS = (
 
 def _region(marketplace: str | None) -> str:
     return REGION_OF.get(marketplace or "", "eu")
+
+
+def demo_clock(oldest: datetime, newest: datetime, now: datetime) -> Callable[[datetime], datetime]:
+    """Spread the demo's mails, in their order, over the last 30 hours: the queue then shows overdue,
+    at-risk and comfortable deadlines side by side, whenever the demo is loaded."""
+    span = (newest - oldest) or timedelta(seconds=1)
+    start, window = now - DEMO_WINDOW, DEMO_WINDOW - timedelta(minutes=10)
+    return lambda received: start + window * ((received - oldest) / span)
 
 
 def load_demo(db: Database, settings: Settings) -> Iterator[str]:
@@ -71,7 +81,7 @@ def load_demo(db: Database, settings: Settings) -> Iterator[str]:
         store_ids = {region: store.id for region, store in stores.items()}
 
     groups: dict[str, list[RawMail]] = defaultdict(list)
-    newest = None
+    dates: list[datetime] = []
     for mail in iter_raw_mails([settings.knowledge_dir / "demo"]):
         try:
             parsed = parse_mail(mail.raw)
@@ -79,12 +89,11 @@ def load_demo(db: Database, settings: Settings) -> Iterator[str]:
             groups["eu"].append(mail)
             continue
         groups[_region(parsed.marketplace)].append(mail)
-        if parsed.received_at and (newest is None or parsed.received_at > newest):
-            newest = parsed.received_at
-    # Move the demo's dates so its newest mail arrived an hour ago: the queue shows live deadlines.
-    shift = (utcnow() - timedelta(hours=1) - newest) if newest else timedelta(0)
+        if parsed.received_at:
+            dates.append(parsed.received_at)
+    retime = demo_clock(min(dates), max(dates), utcnow()) if dates else None
     for region, mails in sorted(groups.items()):
-        summary = import_raw_mails(db, store_ids[region], mails, received_shift=shift)
+        summary = import_raw_mails(db, store_ids[region], mails, retime=retime)
         yield f"{DEMO_STORES[region][0]}: {summary.line()}"
 
 
@@ -107,3 +116,7 @@ def setup(settings: Settings, *, demo: bool = False) -> Iterator[str]:
         if result.messages < 200:
             break
     yield f"pipeline: {processed} buyer messages classified, {drafts} drafts written"
+    rules = load_routing_rules(settings.knowledge_dir)
+    with db.transaction() as session:
+        routed = route_new_conversations(session, now=utcnow(), rules=rules)
+    yield routing_summary(routed)

@@ -119,3 +119,15 @@ def test_without_sp_api_the_conversation_says_not_connected(session: Session, fa
     process_pending(session, fake_components)
     conversation = session.scalars(select(Conversation)).one()
     assert conversation.order_context is None and conversation.order_context_status == "not connected"
+
+
+def test_demo_clock_spreads_mails_over_the_last_30_hours_in_order() -> None:
+    from engine.setup import DEMO_WINDOW, demo_clock
+
+    oldest, newest = datetime(2026, 11, 2, tzinfo=UTC), datetime(2026, 11, 26, tzinfo=UTC)
+    now = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
+    retime = demo_clock(oldest, newest, now)
+    assert retime(oldest) == now - DEMO_WINDOW
+    assert now - timedelta(minutes=11) < retime(newest) < now
+    middle = retime(datetime(2026, 11, 14, tzinfo=UTC))
+    assert retime(oldest) < middle < retime(newest)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
 from itertools import islice
 from typing import Any
 
@@ -12,7 +11,7 @@ from engine.db.base import utcnow
 from engine.db.models import Store, SyncRun
 from engine.db.session import Database
 from engine.mail import RawMail
-from engine.services.inbox import store_mail
+from engine.services.inbox import Retime, store_mail
 
 
 @dataclass
@@ -43,7 +42,7 @@ def import_raw_mails(
     mails: Iterable[RawMail],
     *,
     batch_size: int = 200,
-    received_shift: timedelta = timedelta(0),
+    retime: Retime | None = None,
 ) -> ImportSummary:
     with db.transaction() as session:
         run = SyncRun(kind="import", store_id=store_id, status="running", errors=[])
@@ -55,9 +54,7 @@ def import_raw_mails(
             with db.transaction() as session:
                 store = session.get_one(Store, store_id)
                 for mail in batch:
-                    stored = store_mail(
-                        session, store, mail.raw, source=f"file:{mail.source}", received_shift=received_shift
-                    )
+                    stored = store_mail(session, store, mail.raw, source=f"file:{mail.source}", retime=retime)
                     summary.fetched += 1
                     if stored.status == "new":
                         summary.new += 1

@@ -8,8 +8,9 @@ to the conversation or outbound reply they concern, but never enter the reply qu
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import func, select
@@ -21,9 +22,12 @@ from engine.db.models import Conversation, ConversationStatus, Message, OutboxIt
 from engine.errors import MailParseError
 from engine.mail import MailKind, ParsedMail, parse_mail, thread_key
 from engine.services import audit
+from engine.services.deadlines import refresh_internal_deadline_or_warn
 from engine.workflow.sla import AMAZON_RESPONSE_WINDOW
 
 UNPARSED = "unparsed"
+
+Retime = Callable[[datetime], datetime]
 
 # Notices about an order that a human should see on the conversation, without a reply being due.
 _ORDER_NOTICES = frozenset(
@@ -75,9 +79,9 @@ def store_mail(
     *,
     source: str,
     mailbox_id: int | None = None,
-    received_shift: timedelta = timedelta(0),
+    retime: Retime | None = None,
 ) -> StoredMail:
-    """Store one mail. `received_shift` moves its received time (only the demo inbox uses it)."""
+    """Store one mail. `retime` maps its received time to another (only the demo inbox uses it)."""
     digest = _keep_raw(session, raw)
     try:
         parsed = parse_mail(raw)
@@ -93,7 +97,7 @@ def store_mail(
             raw_sha256=digest,
             source=source,
             parse_error=str(exc),
-            received_at=utcnow() + received_shift,
+            received_at=utcnow(),
             processed_at=utcnow(),
         )
         if not _insert(session, row):
@@ -104,7 +108,9 @@ def store_mail(
     if (found := _existing(session, store.id, key)) is not None:
         return StoredMail("duplicate", found.id, found.kind)
 
-    received = (parsed.received_at or utcnow()) + received_shift
+    received = parsed.received_at or utcnow()
+    if retime is not None:
+        received = retime(received)
     row = Message(
         store_id=store.id,
         mailbox_id=mailbox_id,
@@ -130,7 +136,7 @@ def store_mail(
     conversation: Conversation | None
     if parsed.kind == MailKind.BUYER_MESSAGE and parsed.buyer_address and not parsed.suspicious:
         conversation = _conversation_for(session, store, parsed)
-        _buyer_message_arrived(conversation, parsed, received)
+        _buyer_message_arrived(conversation, store, parsed, received)
     else:
         row.processed_at = utcnow()  # nothing to draft
         conversation = _linked_conversation(session, store, parsed)
@@ -171,7 +177,9 @@ def _conversation_for(session: Session, store: Store, parsed: ParsedMail) -> Con
     return conversation
 
 
-def _buyer_message_arrived(conversation: Conversation, parsed: ParsedMail, received: datetime) -> None:
+def _buyer_message_arrived(
+    conversation: Conversation, store: Store, parsed: ParsedMail, received: datetime
+) -> None:
     conversation.buyer_address = parsed.buyer_address or conversation.buyer_address
     conversation.marketplace = conversation.marketplace or parsed.marketplace
     conversation.buyer_name = conversation.buyer_name or parsed.buyer_name
@@ -184,6 +192,7 @@ def _buyer_message_arrived(conversation: Conversation, parsed: ParsedMail, recei
     if conversation.awaiting_since is None or received < conversation.awaiting_since:
         conversation.awaiting_since = received
     conversation.amazon_deadline = conversation.awaiting_since + AMAZON_RESPONSE_WINDOW
+    refresh_internal_deadline_or_warn(conversation, store, now=utcnow())
     if conversation.status != ConversationStatus.HOLD:
         conversation.status = ConversationStatus.OPEN
 
