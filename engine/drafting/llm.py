@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import openai
 
+from engine.drafting.chat import ChatFailure, complete
 from engine.drafting.default import DefaultDrafter, reply_language
 from engine.drafting.pii import Masker, unknown_placeholders, unmask
 from engine.drafting.prompts import PROMPT_VERSION, KnowledgeItem, PromptInput, build_messages
@@ -142,50 +143,28 @@ class LlmDrafter:
         )
 
     def _complete(self, messages: list[dict[str, str]]) -> str | None:
-        attempts = 1 + self.max_retries
-        for attempt in range(1, attempts + 1):
-            try:
-                response = self.client.chat.completions.create(
-                    model=self.model,
-                    messages=messages,  # type: ignore[arg-type]
-                    temperature=0.2,
-                    max_tokens=MAX_TOKENS,
-                )
-            except openai.APITimeoutError as exc:
-                reason = f"timeout after {self.timeout:g} s"
-                if attempt == attempts:
-                    raise LlmFailure(_tried(reason, attempts)) from exc
-            except openai.APIConnectionError as exc:
-                reason = "the LLM server could not be reached"
-                if attempt == attempts:
-                    raise LlmFailure(_tried(reason, attempts)) from exc
-            except openai.APIStatusError as exc:
-                reason = f"HTTP {exc.status_code} from the LLM server"
-                if not _retryable(exc.status_code) or attempt == attempts:
-                    raise LlmFailure(_tried(reason, attempt)) from exc
-            except openai.OpenAIError as exc:
-                raise LlmFailure(f"the LLM client failed ({type(exc).__name__})") from exc
-            else:
-                if not response.choices:
-                    raise LlmFailure("the answer held no choices")
-                choice = response.choices[0]
-                if choice.message.refusal:
-                    raise LlmFailure("the model refused to answer")
-                if choice.finish_reason == "content_filter":
-                    raise LlmFailure("the answer was withheld by the server's content filter")
-                if choice.finish_reason == "length":
-                    raise LlmFailure("the answer was cut off (too long)")
-                return choice.message.content
-            self._sleep(min(8.0, 0.5 * 2 ** (attempt - 1)))
-        raise LlmFailure("no attempt was made")  # unreachable: the loop returns or raises
+        try:
+            return complete(
+                self.client, model=self.model, messages=messages, temperature=0.2, max_tokens=MAX_TOKENS,
+                max_retries=self.max_retries, sleep=self._sleep,
+            )  # fmt: skip
+        except ChatFailure as failure:
+            raise LlmFailure(self._reason(failure)) from failure
 
-
-def _tried(reason: str, attempts: int) -> str:
-    return reason if attempts == 1 else f"{reason} ({attempts} attempts)"
-
-
-def _retryable(status: int) -> bool:
-    return status in (408, 409, 429) or status >= 500
+    def _reason(self, failure: ChatFailure) -> str:
+        reasons = {
+            "timeout": f"timeout after {self.timeout:g} s",
+            "unreachable": "the LLM server could not be reached",
+            "status": f"HTTP {failure.status} from the LLM server",
+            "client": f"the LLM client failed ({failure.client_error})",
+            "no_choices": "the answer held no choices",
+            "refused": "the model refused to answer",
+            "filtered": "the answer was withheld by the server's content filter",
+            "cut_off": "the answer was cut off (too long)",
+        }
+        reason = reasons[failure.kind]
+        counted = failure.kind in ("timeout", "unreachable", "status")
+        return f"{reason} ({failure.attempts} attempts)" if counted and failure.attempts > 1 else reason
 
 
 def _order_facts(request: DraftRequest) -> dict[str, str | bool]:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from engine.compliance import Verdict
 from engine.components import Components, build_components
 from engine.db import Database
+from engine.drafting.translate import Translator, build_translator
 from engine.settings import Settings
 
 T = TypeVar("T")
@@ -28,6 +29,8 @@ class AppServices:
         self.db = Database(settings.resolved_database_url)
         self._components: Components | None = None
         self._lock = threading.Lock()
+        # One per process, so its cache serves every rerun and every agent; None without an LLM.
+        self.translator: Translator | None = build_translator(settings)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
