@@ -11,6 +11,7 @@ from engine.compliance import Verdict
 from engine.compliance.rules import RULE_BY_ID
 from engine.db.base import utcnow
 from engine.errors import ComplianceBlocked, ReplyDeskError
+from engine.services import claims
 from engine.services import conversations as actions
 from engine.services.drafts import regenerate_draft
 from engine.taxonomy import INTENTS
@@ -18,9 +19,12 @@ from engine.ui import state
 from engine.ui.container import app_services
 from engine.ui.format import escape_markdown, highlighted_markdown, sla_markdown
 from engine.ui.snapshots import ConversationSnap, DraftSnap, conversation_snapshot
+from engine.workflow.permissions import Action, is_allowed
 from engine.workflow.sla import sla_state
 
 tr = state.tr
+# The conversation this browser released: not claimed again on open until the agent takes it back.
+RELEASED = "released_conversation"
 app = app_services()
 user = state.require_user(app)
 principal = user.principal
@@ -44,6 +48,47 @@ except ReplyDeskError as exc:
 st.page_link("app_pages/queue.py", label=tr("conversation.back"), icon=":material/arrow_back:")
 st.subheader(escape_markdown(snap.subject or tr("conversation.no_subject")))
 state.show_flash()
+
+
+def _claim_on_open() -> claims.ClaimState:
+    at = utcnow()
+    if st.session_state.get(RELEASED) == conversation_id:
+        return app.run(lambda s: claims.claim_state(s, principal, conversation_id, now=at))
+    return app.run(lambda s: claims.claim_on_open(s, principal, conversation_id, now=at))
+
+
+try:
+    claim = _claim_on_open()
+except ReplyDeskError as exc:
+    st.error(tr("error.prefix", message=str(exc)))
+    st.stop()
+# Someone else holds it: every action is disabled, so two agents never answer one buyer twice.
+locked = claim.taken_by_other
+claim_row = st.columns([4, 1])
+if locked:
+    holder = escape_markdown(claim.holder or "")
+    claim_row[0].warning(tr("conversation.claimed_by_other", name=holder, until=claim.until))
+    if (
+        is_allowed(principal, Action.MANAGE_ROUTING, store_id=snap.store_id)
+        and claim_row[1].button(tr("conversation.release_other", name=claim.holder or ""), key="release_other")
+        and state.attempt(app, lambda s: claims.release(s, principal, conversation_id))
+    ):
+        st.session_state.pop(RELEASED, None)
+        state.flash("success", tr("conversation.released"))
+        st.rerun()
+elif claim.mine:
+    claim_row[0].caption(tr("conversation.claimed_by_you", until=claim.until))
+    if claim_row[1].button(tr("conversation.release"), key="release", icon=":material/lock_open:") and state.attempt(
+        app, lambda s: claims.release(s, principal, conversation_id)
+    ):
+        st.session_state[RELEASED] = conversation_id
+        state.flash("success", tr("conversation.released"))
+        st.rerun()
+else:
+    claim_row[0].info(tr("conversation.not_claimed"))
+    if claim_row[1].button(tr("conversation.take"), key="take", icon=":material/lock:"):
+        st.session_state.pop(RELEASED, None)
+        st.rerun()
 
 now = utcnow()
 left = snap.amazon_deadline - now if snap.amazon_deadline else None
@@ -98,7 +143,7 @@ with side:
                 index=list(INTENTS).index(newest.intent) if newest.intent in INTENTS else 0,
                 format_func=lambda i: tr(f"intent.{i}"),
             )
-            submitted = st.form_submit_button(tr("conversation.correct"))
+            submitted = st.form_submit_button(tr("conversation.correct"), disabled=locked)
             if (
                 submitted
                 and chosen != newest.intent
@@ -116,7 +161,7 @@ with side:
             index=options.index(snap.assignee_id) if snap.assignee_id in options else 0,
             format_func=lambda a: tr("conversation.unassigned") if a is None else names[a],
         )
-        if st.form_submit_button(tr("conversation.assign_submit")) and state.attempt(
+        if st.form_submit_button(tr("conversation.assign_submit"), disabled=locked) and state.attempt(
             app, lambda s: actions.assign(s, principal, snap.id, assignee)
         ):
             _done("conversation.assigned")
@@ -127,7 +172,7 @@ with side:
             st.caption(f"{escape_markdown(author)} · {at:%Y-%m-%d %H:%M} UTC")
             st.text(text)
         note = st.text_area(tr("conversation.note"), key="note_text")
-        if st.form_submit_button(tr("conversation.add_note")) and state.attempt(
+        if st.form_submit_button(tr("conversation.add_note"), disabled=locked) and state.attempt(
             app, lambda s: actions.add_note(s, principal, snap.id, note)
         ):
             _done("conversation.note_added")
@@ -201,7 +246,7 @@ def _draft_panel(draft: DraftSnap) -> None:
         else:
             st.error(tr("conversation.gate_blocked"))
         _violations(verdict)
-    blocked = verdict is None or not verdict.allowed
+    blocked = verdict is None or not verdict.allowed or locked
     label = tr("conversation.send_edited") if edited else tr("conversation.approve_send")
     if st.button(label, type="primary", disabled=blocked, key="send", icon=":material/send:"):
         final = text if edited or draft.action != "reply" else None
@@ -224,7 +269,7 @@ def _draft_panel(draft: DraftSnap) -> None:
 
     with st.form("reject", clear_on_submit=True):
         reason = st.text_input(tr("conversation.reject_reason"), key="reject_reason")
-        if st.form_submit_button(tr("conversation.reject")) and state.attempt(
+        if st.form_submit_button(tr("conversation.reject"), disabled=locked) and state.attempt(
             app, lambda s: actions.reject_draft(s, principal, draft.id, reason)
         ):
             _done("conversation.rejected")
@@ -238,24 +283,24 @@ with thread:
 
     st.markdown(f"#### {tr('conversation.actions')}")
     buttons = st.columns(4)
-    if buttons[0].button(tr("conversation.regenerate"), icon=":material/refresh:") and state.attempt(
+    if buttons[0].button(tr("conversation.regenerate"), icon=":material/refresh:", disabled=locked) and state.attempt(
         app, lambda s: regenerate_draft(s, principal, app.components(), snap.id)
     ):
         _done("conversation.regenerated")
-    if buttons[1].button(tr("conversation.no_response_needed"), icon=":material/done:") and state.attempt(
-        app, lambda s: actions.mark_no_response_needed(s, principal, snap.id)
-    ):
+    if buttons[1].button(
+        tr("conversation.no_response_needed"), icon=":material/done:", disabled=locked
+    ) and state.attempt(app, lambda s: actions.mark_no_response_needed(s, principal, snap.id)):
         _done("conversation.marked_nrn")
     if snap.status == "hold":
-        if buttons[2].button(tr("conversation.reopen"), icon=":material/play_arrow:") and state.attempt(
-            app, lambda s: actions.reopen(s, principal, snap.id)
-        ):
+        if buttons[2].button(
+            tr("conversation.reopen"), icon=":material/play_arrow:", disabled=locked
+        ) and state.attempt(app, lambda s: actions.reopen(s, principal, snap.id)):
             _done("conversation.reopened")
-    elif buttons[2].button(tr("conversation.hold"), icon=":material/pause:") and state.attempt(
+    elif buttons[2].button(tr("conversation.hold"), icon=":material/pause:", disabled=locked) and state.attempt(
         app, lambda s: actions.hold(s, principal, snap.id)
     ):
         _done("conversation.held")
-    if buttons[3].button(tr("conversation.close"), icon=":material/archive:") and state.attempt(
+    if buttons[3].button(tr("conversation.close"), icon=":material/archive:", disabled=locked) and state.attempt(
         app, lambda s: actions.close(s, principal, snap.id)
     ):
         _done("conversation.closed")

@@ -60,7 +60,9 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_process(args: argparse.Namespace, settings: Settings) -> int:
     from engine.components import build_components
     from engine.db import Database
+    from engine.db.base import utcnow
     from engine.services.pipeline import process_pending
+    from engine.services.routing import load_routing_rules, route_new_conversations, routing_summary
 
     db = Database(settings.resolved_database_url)
     db.check_migrated()
@@ -75,6 +77,9 @@ def cmd_process(args: argparse.Namespace, settings: Settings) -> int:
         if result.messages < args.batch:
             break
     print(f"{total_messages} buyer messages classified, {total_drafts} drafts written")
+    rules = load_routing_rules(settings.knowledge_dir)
+    with db.transaction() as session:
+        print(routing_summary(route_new_conversations(session, now=utcnow(), rules=rules)))
     return 0
 
 

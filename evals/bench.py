@@ -7,13 +7,16 @@ Prints a Markdown table the README can quote:
 - compliance check: median milliseconds per reply;
 - retrieval: top-5 latency over 100,000 past answers (synthetic vectors, real query encoding);
 - draft with the configured drafter (retrieve, draft, check): messages per second;
-- IMAP sync into SQLite and PostgreSQL, when ``evals/bench_sync.py`` is present.
+- IMAP sync into SQLite and PostgreSQL, when ``evals/bench_sync.py`` is present;
+- queue, statistics and conversation pages' queries over 100,000 conversations in SQLite and PostgreSQL
+  (``evals/bench_scale.py``; ``--scale N`` or ``REPLYDESK_BENCH_SCALE=N`` for another size, 0 to skip).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import statistics
 import sys
 import time
@@ -131,6 +134,15 @@ def bench_sync_if_present(n: int) -> dict[str, Any] | str:
     return result
 
 
+def bench_scale_rows(conversations: int) -> list[tuple[str, str, str]]:
+    from evals.bench_scale import bench_scale, table_rows
+
+    try:
+        return table_rows(bench_scale(conversations))
+    except Exception as exc:  # a missing PostgreSQL must not hide the other numbers
+        return [("Database scale", "not measured", f"{exc.__class__.__name__}: {exc}")]
+
+
 def markdown_table(rows: Sequence[tuple[str, str, str]]) -> str:
     lines = ["| Measure | Result | Notes |", "|---|---|---|"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
@@ -141,6 +153,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evals.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=1000, help="messages for the throughput measures")
     parser.add_argument("--sync", type=int, default=2000, help="mails for the IMAP sync measure (0: skip)")
+    parser.add_argument(
+        "--scale",
+        type=int,
+        default=int(os.environ.get("REPLYDESK_BENCH_SCALE", "100000")),
+        help="conversations for the database scale measure (0: skip; default REPLYDESK_BENCH_SCALE or 100000)",
+    )
     args = parser.parse_args(argv)
 
     from engine.components import build_components
@@ -196,6 +214,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                             f"{sync['n']} mails",
                         )
                     )
+    if args.scale:
+        print(f"database scale: {args.scale:,} conversations …", file=sys.stderr)
+        rows.extend(bench_scale_rows(args.scale))
     print(markdown_table(rows))
     return 0
 

@@ -15,10 +15,14 @@ from engine.errors import InputError, ModelError
 from engine.nlp.embeddings import HashingEmbedder
 from engine.nlp.intent import (
     EVAL_SET,
+    TEMPERATURE_GRID,
     IntentModel,
     KeywordIntentClassifier,
+    calibration_fold,
     evaluate,
+    fit_temperature,
     normalise_message,
+    sharpen,
 )
 from engine.nlp.splits import is_heldout
 from engine.nlp.training_data import (
@@ -53,7 +57,7 @@ def model(team_examples: list[Example]) -> IntentModel:
 def test_team_examples_cover_every_language_and_intent(team_examples: list[Example]) -> None:
     counts = Counter((e.language, e.intent) for e in team_examples)
     for language in LANGUAGES:
-        floor = 15 if language in ("en", *EVAL_LANGUAGES) else 5
+        floor = 15 if language in ("en", *EVAL_LANGUAGES) else 10
         thin = [i for i in INTENTS if counts[(language, i)] < floor]
         assert not thin, f"{language}: fewer than {floor} examples for {thin}"
 
@@ -200,6 +204,52 @@ def test_training_is_deterministic(team_examples: list[Example], model: IntentMo
     assert first.version == second.version != model.version
     texts = ["ist das wasserdicht?", "返品したいです", "still nothing"]
     assert np.array_equal(first.probabilities(texts), second.probabilities(texts))
+
+
+# -- calibration -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("row", "temperature", "expected"),
+    [
+        ([0.5, 0.3, 0.2], 1.0, [0.5, 0.3, 0.2]),
+        ([0.6, 0.4], 0.5, [0.6923, 0.3077]),  # squared, renormalised
+        ([0.6, 0.4], 2.0, [0.5505, 0.4495]),  # square-rooted, renormalised
+        ([0.25, 0.25, 0.5], 0.25, [0.0556, 0.0556, 0.8889]),
+    ],
+)
+def test_sharpen_rescales_and_keeps_rows_summing_to_one(
+    row: list[float], temperature: float, expected: list[float]
+) -> None:
+    scaled = sharpen(np.array([row]), temperature)
+    assert scaled[0] == pytest.approx(expected, abs=1e-4)
+    assert int(np.argmax(scaled[0])) == int(np.argmax(row))
+
+
+def test_fit_temperature_sharpens_an_under_confident_model_and_softens_an_over_confident_one() -> None:
+    # Always right with 0.6: the best temperature pushes the score up, to the sharpest grid point.
+    under = np.tile([0.6, 0.2, 0.2], (50, 1))
+    assert fit_temperature(under, [0] * 50) == TEMPERATURE_GRID[0]
+    # Right half of the time with 0.95: the fitted temperature softens (above 1).
+    over = np.tile([0.95, 0.05], (50, 1))
+    assert fit_temperature(over, [0] * 25 + [1] * 25) > 1.0
+
+
+def test_only_trusted_examples_are_held_out_for_calibration() -> None:
+    team = Example("wo ist mein paket", "order_status", "de", "team")
+    public = Example("where is my order", "order_status", "en", "bitext")
+    assert calibration_fold(team) in (0, 1, 2) and calibration_fold(team) == calibration_fold(team)
+    assert calibration_fold(public) == -1
+
+
+def test_trained_model_is_calibrated_and_keeps_its_temperature(model: IntentModel, tmp_path: Path) -> None:
+    # The blend of two regularised models is under-confident on held-out team examples: it gets sharpened.
+    assert model.temperature in TEMPERATURE_GRID and model.temperature < 1.0
+    uncalibrated = dataclasses.replace(model, temperature=1.0)
+    text = ["Wo bleibt mein Paket"]
+    assert model.probabilities(text).argmax() == uncalibrated.probabilities(text).argmax()
+    model.save(tmp_path)
+    assert IntentModel.load(tmp_path, HashingEmbedder(256)).temperature == model.temperature
 
 
 def test_low_confidence_is_flagged_for_review(model: IntentModel) -> None:

@@ -234,6 +234,11 @@ class Message(Base):
     __table_args__ = (
         UniqueConstraint("store_id", "dedupe_key"),
         Index("ix_message_unprocessed", "kind", "processed_at"),
+        # Statistics read messages by time window and direction (buyer messages, replies); covering the
+        # columns they group by lets both backends answer from the index alone.
+        Index("ix_message_timeline", "direction", "received_at", "kind", "conversation_id", "intent", "language"),
+        # A conversation's messages one way, in time order: the buyer's next message after a reply.
+        Index("ix_message_conversation_thread", "conversation_id", "direction", "received_at"),
     )
 
 
@@ -259,10 +264,15 @@ class Draft(Base):
     verdict: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     reject_reason: Mapped[str | None] = mapped_column(Text)
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("agent.id", ondelete="SET NULL"))
-    decided_at: Mapped[datetime | None]
+    decided_at: Mapped[datetime | None] = mapped_column(index=True)  # statistics' window of decisions
     created_at: Mapped[created]
 
     conversation: Mapped[Conversation] = relationship(back_populates="drafts")
+
+    __table_args__ = (
+        Index("ix_draft_pending", "status", "conversation_id"),  # the queue's pending draft per conversation
+        Index("ix_draft_created_at", "created_at"),  # recurring questions: drafts made in a window
+    )
 
 
 class OutboxItem(Base):
@@ -290,6 +300,9 @@ class OutboxItem(Base):
     created_at: Mapped[created]
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
+    # Replies sent in a window, per conversation: response times and the satisfaction signal.
+    __table_args__ = (Index("ix_outbox_item_sent", "state", "sent_at", "conversation_id"),)
+
 
 class Note(Base):
     __tablename__ = "note"
@@ -313,7 +326,10 @@ class AuditEvent(Base):
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
-    __table_args__ = (Index("ix_audit_entity", "entity", "entity_id"),)
+    __table_args__ = (
+        Index("ix_audit_entity", "entity", "entity_id"),
+        Index("ix_audit_action_at", "action", "at"),  # e.g. every "no response needed" since a date
+    )
 
 
 class KnowledgeItem(Base):

@@ -13,6 +13,10 @@ Low confidence (see `IntentModel.classify`): below `review_threshold` the guess 
 ``needs_review``; only below `unclear_threshold` (nothing stands out, e.g. gibberish or an empty message) does
 the intent become ``other``.
 
+The blend of two regularised models is under-confident (its top probability is right far more often than it
+says), so `train` fits a temperature on out-of-fold predictions for the team examples and sharpens the blend with
+it; scores, thresholds and the eval's calibration error then speak of the same probability.
+
 `KeywordIntentClassifier` is the deterministic fallback used before a model is trained, and in tests.
 
 Artifacts: ``<models dir>/<version>/model.joblib`` + ``manifest.json``, and ``<models dir>/current`` (a text file
@@ -55,9 +59,19 @@ DEFAULT_UNCLEAR_THRESHOLD = 0.12
 # Share of the embedding model in the blend, for English / unknown language and for other languages.
 EMBEDDING_WEIGHT = 0.5
 EMBEDDING_WEIGHT_NON_ENGLISH = 0.2  # chosen by 5-fold CV on non-English team examples
+# Inverse regularisation strengths of the two logistic regressions.
+EMBEDDING_C = 8.0
+CHAR_C = 20.0
 # Realistic, hand-written messages count more than the clean public templates.
 SOURCE_WEIGHTS = {"correction": 4.0, "team": 3.0, "product_qa": 0.5, "bitext": 1.0}
 MAX_CHARS = 1500  # long pastes add nothing but cost; the buyer's own words come first
+# Temperature scaling: the hand-written (trusted) examples are split into folds, each scored by models trained
+# on everything else; the temperature minimising their log loss is kept. The public sets stay in every fold's
+# training data: they are template-like and would make the blend look better calibrated than it is on traffic.
+CALIBRATION_FOLDS = 3
+CALIBRATION_SOURCES = frozenset({"correction", "team"})
+MIN_CALIBRATION_EXAMPLES = 60
+TEMPERATURE_GRID = tuple(round(0.2 + 0.02 * step, 2) for step in range(66))  # 0.20 … 1.50
 
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _ORDER_ID = re.compile(r"\b\d{3}-\d{7}-\d{7}\b")
@@ -99,6 +113,90 @@ def balanced_weights(examples: Sequence[Example]) -> np.ndarray:
     return np.array([w * share / totals[e.intent] for e, w in zip(examples, raw, strict=True)])
 
 
+def sharpen(probabilities: np.ndarray, temperature: float) -> np.ndarray:
+    """Rows of `probabilities` raised to ``1 / temperature`` and renormalised (temperature < 1 sharpens)."""
+    if temperature == 1.0:
+        return probabilities
+    logits = np.log(np.clip(probabilities, 1e-12, 1.0)) / temperature
+    logits -= logits.max(axis=1, keepdims=True)
+    scaled = np.exp(logits)
+    return np.asarray(scaled / scaled.sum(axis=1, keepdims=True))
+
+
+def fit_temperature(probabilities: np.ndarray, truth: Sequence[int]) -> float:
+    """The grid temperature with the lowest log loss of the true columns `truth`; ties go to the smaller one."""
+    rows = np.arange(len(truth))
+    losses = [
+        float(-np.mean(np.log(np.clip(sharpen(probabilities, t)[rows, list(truth)], 1e-12, 1.0))))
+        for t in TEMPERATURE_GRID
+    ]
+    return TEMPERATURE_GRID[int(np.argmin(losses))]
+
+
+def calibration_fold(example: Example, folds: int = CALIBRATION_FOLDS) -> int:
+    """Stable fold number (hashed from the text), or -1 for an example that is never held out."""
+    if example.source not in CALIBRATION_SOURCES:
+        return -1
+    return int(hashlib.sha256(example.text.encode("utf-8")).hexdigest(), 16) % folds
+
+
+@dataclass(frozen=True)
+class _Components:
+    """The two fitted models of one blend."""
+
+    embedding_classifier: LogisticRegression
+    char_vectorizer: TfidfVectorizer
+    char_classifier: LogisticRegression
+
+    def blended(self, vectors: np.ndarray, texts: Sequence[str], languages: Sequence[str | None]) -> np.ndarray:
+        """Untempered blend; the embedding model's share depends on the language (see EMBEDDING_WEIGHT)."""
+        shares = [EMBEDDING_WEIGHT if lang in (None, "en") else EMBEDDING_WEIGHT_NON_ENGLISH for lang in languages]
+        weight = np.array(shares)[:, None]
+        from_embeddings = self.embedding_classifier.predict_proba(vectors)
+        from_chars = self.char_classifier.predict_proba(self.char_vectorizer.transform(texts))
+        return np.asarray(weight * from_embeddings + (1.0 - weight) * from_chars)
+
+
+def _fit_components(
+    vectors: np.ndarray, texts: Sequence[str], targets: Sequence[str], weights: np.ndarray, seed: int
+) -> _Components:
+    embedding_classifier = LogisticRegression(C=EMBEDDING_C, max_iter=2000, random_state=seed)
+    embedding_classifier.fit(vectors, targets, sample_weight=weights)
+    char_vectorizer = TfidfVectorizer(
+        analyzer="char_wb", ngram_range=(2, 5), lowercase=True, sublinear_tf=True, min_df=1, dtype=np.float32
+    )
+    char_features = char_vectorizer.fit_transform(texts)
+    char_classifier = LogisticRegression(C=CHAR_C, max_iter=3000, random_state=seed)
+    char_classifier.fit(char_features, targets, sample_weight=weights)
+    return _Components(embedding_classifier, char_vectorizer, char_classifier)
+
+
+def cross_validated_temperature(
+    examples: Sequence[Example], vectors: np.ndarray, texts: Sequence[str], seed: int
+) -> float:
+    """Temperature fitted on out-of-fold blended probabilities of the trusted examples; 1.0 when too few."""
+    folds = [calibration_fold(e) for e in examples]
+    if sum(1 for f in folds if f >= 0) < MIN_CALIBRATION_EXAMPLES:
+        return 1.0
+    column = {label: position for position, label in enumerate(sorted({e.intent for e in examples}))}
+    held_out: list[np.ndarray] = []
+    truth: list[int] = []
+    for fold in range(CALIBRATION_FOLDS):
+        train = [i for i, f in enumerate(folds) if f != fold]
+        test = [i for i, f in enumerate(folds) if f == fold]
+        targets = [examples[i].intent for i in train]
+        if not test or len(set(targets)) < 2:
+            continue
+        weights = balanced_weights([examples[i] for i in train])
+        components = _fit_components(vectors[train], [texts[i] for i in train], targets, weights, seed)
+        partial = components.blended(vectors[test], [texts[i] for i in test], [examples[i].language for i in test])
+        full = np.zeros((len(test), len(column)))  # an intent missing from this fold's training scores 0
+        full[:, [column[str(label)] for label in components.embedding_classifier.classes_]] = partial
+        held_out.append(full)
+        truth.extend(column[examples[i].intent] for i in test)
+    return fit_temperature(np.vstack(held_out), truth) if held_out else 1.0
+
+
 @dataclass
 class IntentModel:
     """Implements `IntentClassifier`. Build with `train` or `load`, never by hand."""
@@ -115,11 +213,19 @@ class IntentModel:
     review_threshold: float = DEFAULT_REVIEW_THRESHOLD
     unclear_threshold: float = DEFAULT_UNCLEAR_THRESHOLD
     metrics: dict[str, Any] = field(default_factory=dict)
+    temperature: float = 1.0
 
     @classmethod
     def train(
-        cls, examples: Sequence[Example], embedder: Embedder, *, seed: int = 0, now: datetime | None = None
+        cls,
+        examples: Sequence[Example],
+        embedder: Embedder,
+        *,
+        seed: int = 0,
+        now: datetime | None = None,
+        calibrate: bool = True,
     ) -> IntentModel:
+        """Fit both models on all `examples`; with `calibrate`, also fit the temperature (see module docs)."""
         intents_seen = {e.intent for e in examples}
         if len(intents_seen) < 2:
             raise ModelError("Intent training needs examples of at least two intents; add examples and retry.")
@@ -127,16 +233,9 @@ class IntentModel:
         targets = [e.intent for e in examples]
         weights = balanced_weights(examples)
 
-        vectors = embedder.embed(texts)
-        embedding_classifier = LogisticRegression(C=8.0, max_iter=2000, random_state=seed)
-        embedding_classifier.fit(vectors, targets, sample_weight=weights)
-
-        char_vectorizer = TfidfVectorizer(
-            analyzer="char_wb", ngram_range=(2, 5), lowercase=True, sublinear_tf=True, min_df=1, dtype=np.float32
-        )
-        char_features = char_vectorizer.fit_transform(texts)
-        char_classifier = LogisticRegression(C=20.0, max_iter=3000, random_state=seed)
-        char_classifier.fit(char_features, targets, sample_weight=weights)
+        vectors = np.asarray(embedder.embed(texts))
+        components = _fit_components(vectors, texts, targets, weights, seed)
+        temperature = cross_validated_temperature(examples, vectors, texts, seed) if calibrate else 1.0
 
         hashed = data_hash(examples, seed)
         stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
@@ -149,28 +248,26 @@ class IntentModel:
             version=f"{stamp}-{hashed[:8]}",
             embedder_name=embedder_name(embedder),
             embedder=embedder,
-            labels=tuple(str(label) for label in embedding_classifier.classes_),
-            embedding_classifier=embedding_classifier,
-            char_vectorizer=char_vectorizer,
-            char_classifier=char_classifier,
+            labels=tuple(str(label) for label in components.embedding_classifier.classes_),
+            embedding_classifier=components.embedding_classifier,
+            char_vectorizer=components.char_vectorizer,
+            char_classifier=components.char_classifier,
             data_hash=hashed,
             counts=counts,
+            temperature=temperature,
         )
 
     # -- prediction -------------------------------------------------------------------------------------------
 
     def probabilities(self, texts: Sequence[str], languages: Sequence[str | None] | None = None) -> np.ndarray:
-        """Blended probabilities, shape (len(texts), len(self.labels)), columns in `self.labels` order."""
+        """Blended, temperature-scaled probabilities, shape (len(texts), len(self.labels)), in `self.labels` order."""
         if languages is not None and len(languages) != len(texts):
             raise ValueError("languages must be as long as texts")
         cleaned = [normalise_message(t) for t in texts]
-        from_embeddings = self.embedding_classifier.predict_proba(self.embedder.embed(cleaned))
-        from_chars = self.char_classifier.predict_proba(self.char_vectorizer.transform(cleaned))
         langs = languages if languages is not None else [None] * len(texts)
-        weight = np.array(
-            [EMBEDDING_WEIGHT if lang in (None, "en") else EMBEDDING_WEIGHT_NON_ENGLISH for lang in langs]
-        )[:, None]
-        return np.asarray(weight * from_embeddings + (1.0 - weight) * from_chars)
+        components = _Components(self.embedding_classifier, self.char_vectorizer, self.char_classifier)
+        blended = components.blended(np.asarray(self.embedder.embed(cleaned)), cleaned, langs)
+        return sharpen(blended, self.temperature)
 
     def classify(self, text: str, *, language: str | None = None) -> IntentGuess:
         return self.classify_many([text], [language])[0]
@@ -208,6 +305,7 @@ class IntentModel:
             "labels": list(self.labels),
             "review_threshold": self.review_threshold,
             "unclear_threshold": self.unclear_threshold,
+            "temperature": self.temperature,
             "sklearn_version": sklearn.__version__,
             "counts": self.counts,
             "metrics": self.metrics,
@@ -259,6 +357,7 @@ class IntentModel:
             review_threshold=float(manifest["review_threshold"]),
             unclear_threshold=float(manifest["unclear_threshold"]),
             metrics=manifest.get("metrics", {}),
+            temperature=float(manifest.get("temperature", 1.0)),  # models saved before calibration: unscaled
         )
 
 

@@ -26,7 +26,7 @@ from engine.db.models import (
 )
 from engine.errors import ConflictError, InputError
 from engine.send.outbox import enqueue_reply
-from engine.services import audit
+from engine.services import audit, claims
 from engine.taxonomy import INTENTS
 from engine.workflow.permissions import Action, Principal, require
 
@@ -53,6 +53,14 @@ def _load(session: Session, principal: Principal, conversation_id: int, action: 
     if conversation is None:
         raise InputError(f"Conversation {conversation_id} does not exist. Go back to the queue and refresh.")
     require(principal, action, store_id=conversation.store_id)
+    return conversation
+
+
+def _load_to_act(session: Session, principal: Principal, conversation_id: int, action: Action) -> Conversation:
+    """`_load` for a change: refused while a colleague holds the conversation; acting takes or renews the
+    actor's own claim."""
+    conversation = _load(session, principal, conversation_id, action)
+    claims.claim_for_action(session, principal, conversation, now=utcnow())
     return conversation
 
 
@@ -88,7 +96,7 @@ def approve_draft(
     draft = session.get(Draft, draft_id)
     if draft is None:
         raise InputError(f"Draft {draft_id} does not exist. Refresh the page.")
-    conversation = _load(session, principal, draft.conversation_id, Action.SEND_REPLY)
+    conversation = _load_to_act(session, principal, draft.conversation_id, Action.SEND_REPLY)
     draft = _pending_draft(session, conversation, draft_id)
     if draft.action != "reply" and final_text is None:
         raise InputError("This draft proposes no reply. Mark the conversation as 'no response needed' or write one.")
@@ -105,6 +113,7 @@ def approve_draft(
     draft.decided_at = utcnow()
     draft.allowed, draft.verdict = verdict.allowed, verdict.to_dict()
     conversation.status = ConversationStatus.WAITING
+    claims.release_own(conversation, principal.agent_id)
     audit.record(
         session,
         "draft.approve",
@@ -121,7 +130,7 @@ def reject_draft(session: Session, principal: Principal, draft_id: int, reason: 
     draft = session.get(Draft, draft_id)
     if draft is None:
         raise InputError(f"Draft {draft_id} does not exist. Refresh the page.")
-    conversation = _load(session, principal, draft.conversation_id, Action.ACT_ON_CONVERSATION)
+    conversation = _load_to_act(session, principal, draft.conversation_id, Action.ACT_ON_CONVERSATION)
     draft = _pending_draft(session, conversation, draft_id)
     if not reason.strip():
         raise InputError("Say why the draft is rejected: the reason trains the team's templates and drafter.")
@@ -137,7 +146,7 @@ def reject_draft(session: Session, principal: Principal, draft_id: int, reason: 
 def _set_status(
     session: Session, principal: Principal, conversation_id: int, status: ConversationStatus, action: str
 ) -> Conversation:
-    conversation = _load(session, principal, conversation_id, Action.ACT_ON_CONVERSATION)
+    conversation = _load_to_act(session, principal, conversation_id, Action.ACT_ON_CONVERSATION)
     before = {"status": conversation.status}
     conversation.status = status
     audit.record(
@@ -163,6 +172,7 @@ def mark_no_response_needed(session: Session, principal: Principal, conversation
     for draft in conversation.drafts:
         if draft.status == DraftStatus.PENDING:
             draft.status = DraftStatus.SUPERSEDED
+    claims.release_own(conversation, principal.agent_id)
     return conversation
 
 
@@ -176,16 +186,18 @@ def reopen(session: Session, principal: Principal, conversation_id: int) -> Conv
 
 
 def close(session: Session, principal: Principal, conversation_id: int) -> Conversation:
-    conversation = _load(session, principal, conversation_id, Action.ACT_ON_CONVERSATION)
+    conversation = _load_to_act(session, principal, conversation_id, Action.ACT_ON_CONVERSATION)
     if conversation.amazon_deadline is not None:
         raise ConflictError(
             "A buyer message still awaits a reply. Send one or mark it 'no response needed' before closing."
         )
-    return _set_status(session, principal, conversation_id, ConversationStatus.CLOSED, "conversation.close")
+    conversation = _set_status(session, principal, conversation_id, ConversationStatus.CLOSED, "conversation.close")
+    claims.release_own(conversation, principal.agent_id)
+    return conversation
 
 
 def add_note(session: Session, principal: Principal, conversation_id: int, text: str) -> Note:
-    conversation = _load(session, principal, conversation_id, Action.ACT_ON_CONVERSATION)
+    conversation = _load_to_act(session, principal, conversation_id, Action.ACT_ON_CONVERSATION)
     if not text.strip():
         raise InputError("The note is empty.")
     note = Note(conversation_id=conversation.id, author_id=principal.agent_id, text=text.strip())
@@ -203,7 +215,7 @@ def add_note(session: Session, principal: Principal, conversation_id: int, text:
 
 
 def assign(session: Session, principal: Principal, conversation_id: int, agent_id: int | None) -> Conversation:
-    conversation = _load(session, principal, conversation_id, Action.ACT_ON_CONVERSATION)
+    conversation = _load_to_act(session, principal, conversation_id, Action.ACT_ON_CONVERSATION)
     before = {"assignee_id": conversation.assignee_id}
     conversation.assignee_id = agent_id
     audit.record(
@@ -225,7 +237,7 @@ def correct_intent(session: Session, principal: Principal, message_id: int, inte
     message = session.get(Message, message_id)
     if message is None or message.conversation_id is None:
         raise InputError(f"Message {message_id} does not exist. Refresh the page.")
-    conversation = _load(session, principal, message.conversation_id, Action.ACT_ON_CONVERSATION)
+    conversation = _load_to_act(session, principal, message.conversation_id, Action.ACT_ON_CONVERSATION)
     before = {"intent": message.intent}
     message.intent, message.intent_score, message.intent_needs_review = intent, 1.0, False
     conversation.intent = intent

@@ -177,9 +177,7 @@ def _conversation_for(session: Session, store: Store, parsed: ParsedMail) -> Con
     return conversation
 
 
-def _buyer_message_arrived(
-    conversation: Conversation, store: Store, parsed: ParsedMail, received: datetime
-) -> None:
+def _buyer_message_arrived(conversation: Conversation, store: Store, parsed: ParsedMail, received: datetime) -> None:
     conversation.buyer_address = parsed.buyer_address or conversation.buyer_address
     conversation.marketplace = conversation.marketplace or parsed.marketplace
     conversation.buyer_name = conversation.buyer_name or parsed.buyer_name

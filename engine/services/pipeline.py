@@ -14,9 +14,9 @@ from engine.db.base import utcnow
 from engine.db.models import Conversation, Draft, DraftStatus, Message
 from engine.drafting.protocols import DraftRequest, OrderContext
 from engine.mail import MailKind
-from engine.workflow.routing import RoutingRules, priority_of
-
-DEFAULT_RULES = RoutingRules(intent_groups={}, priority={})
+from engine.services.deadlines import refresh_internal_deadline_or_warn
+from engine.services.routing import DEFAULT_ROUTING_RULES
+from engine.workflow.routing import priority_of
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,9 @@ def process_pending(session: Session, components: Components, *, limit: int | No
         assert conversation is not None
         conversation.language, conversation.intent = message.language, message.intent
         conversation.intent_score = message.intent_score
-        conversation.priority = priority_of(message.intent or "other", DEFAULT_RULES)
+        conversation.priority = priority_of(message.intent or "other", DEFAULT_ROUTING_RULES)
         draft_reply(session, components, conversation, message)
+        refresh_internal_deadline_or_warn(conversation, conversation.store, now=utcnow())
         drafts += 1
     session.flush()
     return PipelineResult(len(messages), drafts)

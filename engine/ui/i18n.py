@@ -164,6 +164,25 @@ _STRINGS: dict[str, tuple[str, str]] = {
     "conversation.closed": ("Closed.", "已关闭。"),
     "conversation.history": ("Earlier drafts ({count})", "历史草稿（{count}）"),
     "conversation.reason": ("Reason", "原因"),
+    "conversation.claimed_by_other": (
+        "{name} is handling this conversation until {until}. Pick another one; actions here are disabled.",
+        "{name} 正在处理此会话，直到 {until}。请选择其他会话；此处的操作已停用。",
+    ),
+    "conversation.claimed_by_you": (
+        "You are handling this conversation until {until}; colleagues see it as taken.",
+        "您正在处理此会话，直到 {until}；同事会看到它已被占用。",
+    ),
+    "conversation.not_claimed": (
+        "Nobody is handling this conversation. Take it to work on it.",
+        "目前无人处理此会话。接手后即可处理。",
+    ),
+    "conversation.release": ("Release", "释放"),
+    "conversation.release_other": ("Release {name}'s claim", "释放 {name} 的占用"),
+    "conversation.released": (
+        "Released: a colleague can pick up this conversation now.",
+        "已释放：同事现在可以接手此会话。",
+    ),
+    "conversation.take": ("Take this conversation", "接手此会话"),
     # knowledge base
     "knowledge.title": ("Knowledge base", "知识库"),
     "knowledge.tab.search": ("Past answers", "历史回复"),

@@ -157,15 +157,19 @@ def late_response_rate(pairs: Sequence[tuple[datetime, datetime | None]], now: d
     now_utc = require_aware(now, "now")
     window_start = now_utc - timedelta(days=days)
     counted = late = 0
+    # Aware datetimes compare and subtract correctly in any zone: no per-pair conversion (this runs over
+    # every buyer message of 90 days on the statistics page), only the check that none is naive.
     for received, answered in pairs:
-        received_utc = require_aware(received, "received")
-        if not window_start < received_utc <= now_utc:
+        if received.tzinfo is None:
+            require_aware(received, "received")  # raises
+        if answered is not None and answered.tzinfo is None:
+            require_aware(answered, "answered")  # raises
+        if not window_start < received <= now_utc:
             continue
-        answered_utc = None if answered is None else require_aware(answered, "answered")
-        if answered_utc is not None and answered_utc <= now_utc:
+        if answered is not None and answered <= now_utc:
             counted += 1
-            late += answered_utc - received_utc > AMAZON_RESPONSE_WINDOW
-        elif now_utc - received_utc > AMAZON_RESPONSE_WINDOW:
+            late += answered - received > AMAZON_RESPONSE_WINDOW
+        elif now_utc - received > AMAZON_RESPONSE_WINDOW:
             counted += 1
             late += 1
     return None if counted == 0 else late / counted
