@@ -14,6 +14,7 @@ from engine.errors import ComplianceBlocked, ReplyDeskError
 from engine.services import claims
 from engine.services import conversations as actions
 from engine.services.drafts import regenerate_draft
+from engine.services.translation import back_translate, translate_message
 from engine.taxonomy import INTENTS
 from engine.ui import state
 from engine.ui.container import app_services
@@ -177,6 +178,46 @@ with side:
         ):
             _done("conversation.note_added")
 
+
+def _translation(message_id: int, body: str) -> None:
+    """The buyer's message in the agent's language, on request (translating costs an LLM call)."""
+    if not st.toggle(tr("conversation.translate"), key=f"translate_{message_id}"):
+        return
+    translator = app.translator
+    if translator is None:
+        st.info(tr("conversation.llm_needed"))
+        return
+    try:
+        result = app.run(lambda s: translate_message(s, principal, message_id, translator, target=lang))
+    except ReplyDeskError as exc:
+        st.error(tr("error.prefix", message=str(exc)))
+        return
+    st.caption(tr("conversation.machine_translation", model=result.model or "—"))
+    st.text(result.text)
+
+
+def _back_translation(text: str) -> None:
+    """What the reply says, in the agent's language: the reply itself stays in the buyer's."""
+    if not snap.language or snap.language == lang or not text.strip():
+        return
+    if not st.toggle(tr("conversation.back_translate"), key=f"back_translate_{snap.id}"):
+        return
+    translator = app.translator
+    if translator is None:
+        st.info(tr("conversation.llm_needed"))
+        return
+    known = {"buyer_name": snap.buyer_name} if snap.buyer_name else None
+    try:
+        result = back_translate(
+            principal, text, translator, source=snap.language, target=lang, store_id=snap.store_id, known=known
+        )
+    except ReplyDeskError as exc:
+        st.error(tr("error.prefix", message=str(exc)))
+        return
+    st.caption(tr("conversation.machine_translation", model=result.model or "—"))
+    st.text(result.text)
+
+
 with thread:
     st.markdown(f"#### {tr('conversation.thread')}")
     for message in snap.messages:
@@ -195,6 +236,8 @@ with thread:
             if message.suspicious:
                 st.warning(tr("conversation.suspicious"))
             st.text(message.body)
+            if incoming and message.language and message.language != lang and message.body.strip():
+                _translation(message.id, message.body)
     for item in snap.outbox:
         st.caption(tr("conversation.outbox", id=item.id, state=tr(f"outbox.{item.state}"), attempts=item.attempts))
         if item.last_error:
@@ -234,6 +277,7 @@ def _draft_panel(draft: DraftSnap) -> None:
     key = f"reply_{draft.id}"
     text = st.text_area(tr("conversation.reply"), value=draft.text, height=260, key=key)
     edited = text.strip() != draft.text.strip()
+    _back_translation(text)
     verdict = app.check(text, snap.language, snap.allow_list) if text.strip() else None
     if verdict is not None:
         spans = [(v.start, v.end, v.severity) for v in verdict.violations]

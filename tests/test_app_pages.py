@@ -315,3 +315,49 @@ def test_every_key_the_pages_use_exists() -> None:
         ),
     ]
     assert [k for k in dynamic if not i18n.has(k)] == []
+
+
+def _german_conversation(db: Database) -> int:
+    with db.transaction() as session:
+        return session.scalars(
+            select(Conversation.id).where(Conversation.language == "de", Conversation.status == ConversationStatus.OPEN)
+        ).first() or pytest.fail("the demo has no open German conversation")
+
+
+def test_translation_needs_an_llm_and_says_how_to_configure_it(app_env: Database) -> None:
+    conversation_id = _german_conversation(app_env)
+    at = signed_in("agent", "demo-agent")
+    open_conversation(at, conversation_id)
+    at.toggle(key=next(t.key for t in at.toggle if t.key and t.key.startswith("translate_"))).set_value(True).run()
+    assert not at.exception, at.exception
+    assert any("OPENAI_API_KEY" in info.value for info in at.info)
+
+
+def test_an_agent_reads_the_buyer_message_and_the_reply_in_their_own_language(
+    app_env: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.drafting.translate import FakeTranslator
+    from engine.ui.container import AppServices
+
+    translator = FakeTranslator()
+    original_init = AppServices.__init__
+
+    def with_fake_translator(self: AppServices, settings: Settings) -> None:
+        original_init(self, settings)
+        self.translator = translator
+
+    monkeypatch.setattr(AppServices, "__init__", with_fake_translator)
+    from engine.ui.container import _services
+
+    _services.clear()  # type: ignore[attr-defined]
+    conversation_id = _german_conversation(app_env)
+    at = signed_in("agent", "demo-agent")  # reads English; the conversation is German
+    open_conversation(at, conversation_id)
+    at.toggle(key=next(t.key for t in at.toggle if t.key and t.key.startswith("translate_"))).set_value(True).run()
+    at.toggle(key=f"back_translate_{conversation_id}").set_value(True).run()
+    assert not at.exception, at.exception
+    translated = [t.value for t in at.text if t.value.startswith("[en] ")]
+    assert len(translated) >= 2  # the buyer's message and the back-translated reply
+    assert {(source, target) for _, source, target in translator.calls} == {("de", "en")}
+    assert reply_area(at).value and not reply_area(at).value.startswith("[en]")  # the reply stays German
+    _services.clear()  # type: ignore[attr-defined]

@@ -22,6 +22,18 @@ _STRINGS: dict[str, tuple[str, str]] = {
     "nav.intents": ("Intent examples", "意图样本"),
     "nav.statistics": ("Statistics", "统计"),
     "nav.evals": ("Evals", "离线评测"),
+    "conversation.translate": ("Translate into my language", "翻译成我的语言"),
+    "conversation.back_translate": (
+        "Back-translation: what this reply says in my language",
+        "回译：这条回复用我的语言是什么意思",
+    ),
+    "conversation.machine_translation": ("Machine translation ({model})", "机器翻译（{model}）"),
+    "conversation.llm_needed": (
+        "Translation needs an LLM. Set OPENAI_API_KEY (and OPENAI_BASE_URL for a local server, "
+        "REPLYDESK_LLM_MODEL for the model), then restart ReplyDesk.",
+        "翻译需要配置大语言模型：请设置 OPENAI_API_KEY（本地兼容服务器另设 OPENAI_BASE_URL，"
+        "模型用 REPLYDESK_LLM_MODEL），然后重启 ReplyDesk。",
+    ),
     "nav.health": ("Sync & health", "同步与状态"),
     "nav.settings": ("Settings", "设置"),
     "nav.section.work": ("Work", "工作"),
