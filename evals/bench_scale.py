@@ -11,22 +11,19 @@ the sent replies. It is bulk-inserted (Core executemany, in chunks) into a throw
 
 from __future__ import annotations
 
-import os
 import random
 import statistics
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, create_engine, func, insert, select, text
+from sqlalchemy import Connection, func, insert, select, text
 
 from engine.db import Database
 from engine.db.models import (
@@ -48,8 +45,8 @@ from engine.services.queue import QueueFilters, list_queue
 from engine.taxonomy import INTENTS, LANGUAGES, MARKETPLACES
 from engine.ui.snapshots import conversation_snapshot
 from engine.workflow.permissions import Principal, Role
+from evals.databases import throwaway_database
 
-POSTGRES_ADMIN_URL = os.environ.get("REPLYDESK_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SEED = 11
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 HISTORY_DAYS = 90
@@ -402,31 +399,6 @@ def measure(db: Database, principals: _Principals, conversations: int, repeats: 
 
     results["conversation page"] = _timings(repeats["conversation"], snapshot)
     return results
-
-
-@contextmanager
-def throwaway_database(backend: str, folder: Path) -> Iterator[Database]:
-    if backend == "sqlite":
-        db = Database(f"sqlite:///{folder / 'bench-scale.db'}")
-        try:
-            db.migrate()
-            yield db
-        finally:
-            db.dispose()
-        return
-    name = f"replydesk_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    db = Database(POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}")
-    try:
-        db.migrate()
-        yield db
-    finally:
-        db.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def bench_scale(

@@ -8,25 +8,18 @@ from __future__ import annotations
 
 import imaplib
 import json
-import os
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
-
-from engine.db import Database
 from engine.settings import Settings
 from engine.sync.runner import sync_mailbox
+from evals.databases import throwaway_database
 from tests.servers import DovecotServer, ImapUser, append_all, make_mailbox, relay_mails
 
-POSTGRES_ADMIN_URL = os.environ.get("REPLYDESK_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 APPEND_CONNECTIONS = 4
 
 
@@ -40,31 +33,6 @@ def _append_parallel(server: DovecotServer, user: ImapUser, mails: list[bytes]) 
     parts = [mails[i::APPEND_CONNECTIONS] for i in range(APPEND_CONNECTIONS)]
     with ThreadPoolExecutor(APPEND_CONNECTIONS) as pool:
         list(pool.map(one_connection, parts))
-
-
-@contextmanager
-def _database(backend: str, folder: Path) -> Iterator[Database]:
-    if backend == "sqlite":
-        db = Database(f"sqlite:///{folder / 'bench.db'}")
-        db.migrate()
-        try:
-            yield db
-        finally:
-            db.dispose()
-        return
-    name = f"replydesk_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    db = Database(POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}")
-    try:
-        db.migrate()
-        yield db
-    finally:
-        db.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def bench_sync(
@@ -82,7 +50,7 @@ def bench_sync(
             folder = Path(tmp) / backend
             folder.mkdir()
             settings = Settings(data_dir=folder, nlp_backend="fake", sync_batch_size=batch_size)
-            with _database(backend, folder) as db:
+            with throwaway_database(backend, folder) as db:
                 mailbox_id = make_mailbox(db, settings, server, user, store=f"Bench {backend}")
                 started, cpu_started = time.perf_counter(), time.process_time()
                 summary = sync_mailbox(db, mailbox_id, settings)

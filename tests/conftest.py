@@ -7,72 +7,29 @@ not, the tests that need it fail with a clear message: they never skip.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 
 from engine.components import Components
 from engine.db import Database
 from engine.settings import Settings
+from evals.databases import BACKENDS, throwaway_database
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DIR = REPO_ROOT.parent / "shared"
-POSTGRES_ADMIN_URL = os.environ.get("REPLYDESK_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-BACKENDS = ("sqlite", "postgresql")
-
-
-def _postgres_admin() -> Engine:
-    engine = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as connection:
-            connection.execute(text("select 1"))
-    except Exception as exc:
-        pytest.fail(
-            f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL} ({exc.__class__.__name__}). "
-            "Start it (`make postgres`) — database tests run against SQLite and PostgreSQL.",
-            pytrace=False,
-        )
-    return engine
-
-
-def create_database(backend: str, tmp_path: Path) -> tuple[Database, str]:
-    """A fresh, migrated database; returns it and a token for `drop_database`."""
-    if backend == "sqlite":
-        db = Database(f"sqlite:///{tmp_path / f'replydesk-{uuid.uuid4().hex[:8]}.db'}")
-        db.migrate()
-        return db, ""
-    name = f"replydesk_test_{uuid.uuid4().hex[:12]}"
-    admin = _postgres_admin()
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    db = Database(POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}")
-    db.migrate()
-    return db, name
-
-
-def drop_database(db: Database, name: str) -> None:
-    db.dispose()
-    if name:
-        admin = _postgres_admin()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
 def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
     """One migrated database per backend for the whole run; tests isolate through `session`."""
-    db, name = create_database(request.param, tmp_path_factory.mktemp(request.param))
-    yield db
-    drop_database(db, name)
+    with throwaway_database(request.param, tmp_path_factory.mktemp(request.param)) as db:
+        yield db
 
 
 @pytest.fixture
@@ -81,9 +38,8 @@ def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[D
 
     Parametrize with `@pytest.mark.parametrize("fresh_database", BACKENDS, indirect=True)`.
     """
-    db, name = create_database(getattr(request, "param", "sqlite"), tmp_path)
-    yield db
-    drop_database(db, name)
+    with throwaway_database(getattr(request, "param", "sqlite"), tmp_path) as db:
+        yield db
 
 
 @pytest.fixture
