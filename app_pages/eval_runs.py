@@ -10,15 +10,16 @@ from engine.ui.container import app_services
 from engine.workflow.permissions import Action, require
 from evals.runs_index import compare_runs, delta_rows, list_runs, load_run, report_html
 
+tr = state.tr
 app = app_services()
 user = state.require_user(app)
 require(user.principal, Action.RUN_EVALS)
 
-st.title("Evals")
-st.caption("Runs of `replydesk eval` stored under evals/runs/. Run `make eval` to add one.")
+st.title(tr("evals.title"))
+st.caption(tr("evals.caption"))
 runs = list_runs()
 if not runs:
-    st.info("No eval runs yet: run `replydesk eval all` (or `make eval`).")
+    st.info(tr("evals.none"))
     st.stop()
 
 st.dataframe(
@@ -30,17 +31,17 @@ st.dataframe(
 )
 labels = [r.label for r in runs]
 left, right = st.columns(2)
-before_label = left.selectbox("Before", labels, index=min(1, len(labels) - 1))
-after_label = right.selectbox("After", labels, index=0)
+before_label = left.selectbox(tr("evals.before"), labels, index=min(1, len(labels) - 1))
+after_label = right.selectbox(tr("evals.after"), labels, index=0)
 before, after = runs[labels.index(before_label)], runs[labels.index(after_label)]
 
-changed_only = st.toggle("Only changed metrics", value=True)
+changed_only = st.toggle(tr("evals.changed_only"), value=True)
 rows = delta_rows(compare_runs(load_run(before.path), load_run(after.path)), changed_only=changed_only)
 worse = sum(1 for row in rows if row["verdict"] == "worse")
 better = sum(1 for row in rows if row["verdict"] == "better")
-st.metric("Tracked metrics better / worse", f"{better} / {worse}")
+st.metric(tr("evals.better_worse"), f"{better} / {worse}")
 st.dataframe(rows, hide_index=True, use_container_width=True)
 
-with st.expander("Report of the 'After' run"):
+with st.expander(tr("evals.report")):
     # The report is our own self-contained HTML with every data value escaped; shown in a sandboxed frame.
     components.html(report_html(after.path), height=900, scrolling=True)

@@ -155,16 +155,18 @@ def index_directory(settings: Settings, *, from_database: bool) -> Path:
 
 
 def load_or_build_index(directory: Path, items: Sequence[IndexedItem], embedder: Embedder) -> AnswerIndex:
-    """The saved index when it holds exactly `items` for this embedder; else rebuilt and saved."""
+    """The saved index brought up to date with `items`: only new or changed past answers are embedded.
+
+    A missing or incompatible saved index (another embedding model, say) is rebuilt from scratch.
+    """
     try:
         index = AnswerIndex.load(directory, embedder)
-        if index.fingerprint == fingerprint_of(items):
-            return index
     except ModelError:
-        pass
-    index = AnswerIndex(embedder)
-    index.add(list(items))
-    index.save(directory)
+        index = AnswerIndex(embedder)
+    if index.fingerprint != fingerprint_of(items):
+        added, removed = index.sync(items)
+        log.info("past-answer index: %d added or changed, %d removed", added, removed)
+        index.save(directory)
     return index
 
 

@@ -278,3 +278,38 @@ def test_real_embedder_retrieves_paraphrases() -> None:
     built.add(ITEMS)
     assert built.search("my package never came", k=1, language="en")[0].knowledge_id == 1
     assert built.search("I need a tax receipt for my company", k=1, language="en")[0].knowledge_id == 2
+
+
+class CountingEmbedder(HashingEmbedder):
+    """Counts the texts it embeds: proves which answers were (re-)embedded."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedded: list[str] = []
+
+    def embed(self, texts):  # type: ignore[no-untyped-def]
+        self.embedded.extend(texts)
+        return super().embed(texts)
+
+
+def test_a_saved_index_is_updated_incrementally(tmp_path: Path) -> None:
+    from engine.components import load_or_build_index
+
+    def item(i: int, question: str) -> IndexedItem:
+        return IndexedItem(id=i, question=question, answer=f"answer {i}", intent="order_status", language="en")
+
+    items = [item(1, "where is my parcel"), item(2, "can I return it"), item(3, "is it waterproof")]
+    first = CountingEmbedder()
+    index = load_or_build_index(tmp_path, items, first)
+    assert len(first.embedded) == 3 and len(index) == 3
+
+    changed = [item(1, "where is my parcel"), item(2, "how do I send it back"), item(4, "does it fit a 12 inch")]
+    second = CountingEmbedder()
+    updated = load_or_build_index(tmp_path, changed, second)
+    assert sorted(second.embedded) == ["does it fit a 12 inch", "how do I send it back"]  # only new and changed
+    assert sorted(i.id for i in updated.items()) == [1, 2, 4]
+    assert updated.get(2) == changed[1]
+
+    third = CountingEmbedder()
+    load_or_build_index(tmp_path, changed, third)
+    assert third.embedded == []  # nothing changed: nothing embedded

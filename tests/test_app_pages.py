@@ -238,7 +238,7 @@ def test_reject_needs_a_reason_and_records_it(app_env: Database) -> None:
 
 # --- lead and admin pages ----------------------------------------------------------------------------------
 
-LEAD_PAGES = ["knowledge.py", "templates.py", "intents.py", "statistics.py", "health.py"]
+LEAD_PAGES = ["knowledge.py", "templates.py", "intents.py", "statistics.py", "eval_runs.py", "health.py"]
 
 
 @pytest.mark.parametrize("language", ["en", "zh"])
@@ -258,6 +258,7 @@ def test_admin_pages_render(app_env: Database, page: str, language: str) -> None
         "templates.py": "templates.title",
         "intents.py": "intents.title",
         "statistics.py": "stats.title",
+        "eval_runs.py": "evals.title",
         "health.py": "health.title",
         "settings.py": "settings.title",
     }[page]

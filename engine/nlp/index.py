@@ -254,6 +254,20 @@ class AnswerIndex:
     def get(self, item_id: int) -> IndexedItem | None:
         return self._items.get(item_id)
 
+    def items(self) -> list[IndexedItem]:
+        with self._lock:
+            return list(self._items.values())
+
+    def sync(self, items: Sequence[IndexedItem]) -> tuple[int, int]:
+        """Make the index hold exactly `items`, embedding only what is new or changed; (added, removed)."""
+        wanted = {item.id: item for item in items}
+        held = {item.id: item for item in self.items()}
+        stale = [item_id for item_id, item in held.items() if wanted.get(item_id) != item]
+        fresh = [item for item_id, item in wanted.items() if held.get(item_id) != item]
+        self.remove(stale)
+        self.add(fresh)
+        return len(fresh), len(stale)
+
     @property
     def fingerprint(self) -> str:
         """Order-independent hash of every indexed item (id, texts, labels); changes with any edit."""

@@ -22,6 +22,20 @@ _STRINGS: dict[str, tuple[str, str]] = {
     "nav.intents": ("Intent examples", "意图样本"),
     "nav.statistics": ("Statistics", "统计"),
     "nav.evals": ("Evals", "离线评测"),
+    "evals.title": ("Evals", "离线评测"),
+    "evals.caption": (
+        "Runs of `replydesk eval` stored under evals/runs/. Run `make eval` to add one.",
+        "保存在 evals/runs/ 下的 `replydesk eval` 运行记录。运行 `make eval` 可新增一次。",
+    ),
+    "evals.none": (
+        "No eval runs yet: run `replydesk eval all` (or `make eval`).",
+        "还没有评测记录：请运行 `replydesk eval all`（或 `make eval`）。",
+    ),
+    "evals.before": ("Before", "之前"),
+    "evals.after": ("After", "之后"),
+    "evals.changed_only": ("Only changed metrics", "只看有变化的指标"),
+    "evals.better_worse": ("Tracked metrics better / worse", "跟踪指标：变好 / 变差"),
+    "evals.report": ("Report of the 'After' run", "“之后”那次运行的报告"),
     "conversation.translate": ("Translate into my language", "翻译成我的语言"),
     "conversation.back_translate": (
         "Back-translation: what this reply says in my language",
