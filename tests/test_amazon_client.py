@@ -395,6 +395,11 @@ def test_send_message_with_attachments(fake: FakeSpApi, http: httpx.Client, cloc
         ("unexpectedProblem", "Sorry, <b>delayed</b>", ComplianceBlocked),
         ("unexpectedProblem", "Sorry&nbsp;for the delay", ComplianceBlocked),
         ("confirmOrderDetails", "Write to shop.help@example.com", ComplianceBlocked),
+        # the full compliance gate, as for every e-mail reply
+        ("confirmDeliveryDetails", "It ships today. Call us on +1 415 555 0134.", ComplianceBlocked),
+        ("unexpectedProblem", "Sorry for the delay! Use code SAVE10 for 10% off your next order.", ComplianceBlocked),
+        ("confirmOrderDetails", "Please leave us a 5-star review once it arrives.", ComplianceBlocked),
+        ("confirmServiceDetails", "Pay the installation by PayPal to save the fee.", ComplianceBlocked),
     ],
 )
 def test_send_message_is_refused_before_any_request(

@@ -7,7 +7,7 @@ buyer-messaging rules, run on every draft, every edit and again at send time.
 
 from engine.compliance.gate import check_reply
 from engine.compliance.rules import RULES, SP_API_ATTACHMENT_ONLY_TYPES, SP_API_TEXT_LIMITS
-from engine.compliance.verdict import RuleInfo, Severity, Verdict, Violation
+from engine.compliance.verdict import RuleInfo, Severity, Verdict, Violation, blocked_message
 
 __all__ = [
     "RULES",
@@ -17,5 +17,6 @@ __all__ = [
     "Severity",
     "Verdict",
     "Violation",
+    "blocked_message",
     "check_reply",
 ]

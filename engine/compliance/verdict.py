@@ -50,3 +50,9 @@ class RuleInfo:
     severity: Severity
     title: str
     description: str  # also the explanation attached to each violation of the rule
+
+
+def blocked_message(verdict: Verdict) -> str:
+    """What the agent reads when the gate refuses to send: every blocking violation, then what to do."""
+    reasons = "; ".join(f"{v.rule}: “{v.text}” — {v.explanation}" for v in verdict.blocking)
+    return f"This reply breaks Amazon's messaging rules and was not sent ({reasons}). Edit the text and try again."

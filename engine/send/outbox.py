@@ -11,7 +11,7 @@ import hashlib
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.compliance import Verdict
+from engine.compliance import Verdict, blocked_message
 from engine.db.models import Conversation, Draft, Mailbox, Message, OutboxItem, OutboxState
 from engine.errors import ComplianceBlocked, ConflictError, InputError
 
@@ -25,11 +25,6 @@ def reply_message_id(draft_id: int, body: str, sender_address: str) -> str:
 def reply_subject(subject: str) -> str:
     subject = subject.strip() or "Your message"
     return subject if subject.lower().startswith("re:") else f"Re: {subject}"
-
-
-def blocked_message(verdict: Verdict) -> str:
-    reasons = "; ".join(f"{v.rule}: “{v.text}” — {v.explanation}" for v in verdict.blocking)
-    return f"This reply breaks Amazon's messaging rules and was not sent ({reasons}). Edit the text and try again."
 
 
 def enqueue_reply(session: Session, draft: Draft, body: str, verdict: Verdict) -> OutboxItem:

@@ -25,7 +25,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from engine import crypto
-from engine.compliance import Verdict, check_reply
+from engine.compliance import Verdict, blocked_message, check_reply
 from engine.db.base import utcnow
 from engine.db.models import (
     Conversation,
@@ -41,7 +41,6 @@ from engine.db.models import (
 )
 from engine.db.session import Database
 from engine.errors import ConfigError, MailboxError, SendError
-from engine.send.outbox import blocked_message
 from engine.send.smtp import MailSender, SendOutcomeUnknown, SmtpConfig, SmtpSender, build_reply_message
 from engine.services import audit
 from engine.settings import Settings
