@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -18,6 +17,7 @@ from engine.drafting.protocols import DraftRequest, OrderContext
 from engine.drafting.templates import load_templates
 from engine.errors import ConfigError
 from engine.nlp.protocols import RetrievedAnswer
+from tests.fake_llm import FakeLlmServer, Responder, completion, mock_http
 
 TEMPLATES = load_templates()
 FALLBACK = DefaultDrafter(TEMPLATES)
@@ -43,50 +43,10 @@ REQUEST = DraftRequest(
     ),
     thread=(("in", f"Ich bin {BUYER}, bitte schnell."),),
 )
-Responder = Callable[[httpx.Request], httpx.Response]
-
-
-def completion(content: str | None, *, finish_reason: str = "stop", refusal: str | None = None) -> httpx.Response:
-    message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": refusal}
-    return httpx.Response(
-        200,
-        json={
-            "id": "chatcmpl-1",
-            "object": "chat.completion",
-            "created": 0,
-            "model": "test-model",
-            "choices": [{"index": 0, "finish_reason": finish_reason, "message": message}],
-        },
-    )
 
 
 def reply(text: str, sources: list[Any]) -> httpx.Response:
     return completion(json.dumps({"reply": text, "sources": sources}, ensure_ascii=False))
-
-
-class FakeLlmServer:
-    """Answers /v1/chat/completions from a queue; the last responder repeats. Records every request body."""
-
-    def __init__(self, *responders: Responder | httpx.Response) -> None:
-        self.responders = list(responders)
-        self.bodies: list[dict[str, Any]] = []
-        self.paths: list[str] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.paths.append(request.url.path)
-        if request.url.path != "/v1/chat/completions":
-            return httpx.Response(404, json={"error": {"message": "not found"}})
-        self.bodies.append(json.loads(request.content))
-        responder = self.responders.pop(0) if len(self.responders) > 1 else self.responders[0]
-        return responder(request) if callable(responder) else responder
-
-    def sent_text(self) -> str:
-        return json.dumps(self.bodies, ensure_ascii=False)
-
-
-def mock_http(server: FakeLlmServer) -> Any:
-    # Typed Any: openai accepts an httpx.Client at run time, but its annotation names the httpx2 fork only.
-    return httpx.Client(transport=httpx.MockTransport(server))
 
 
 def drafter_for(server: FakeLlmServer, **options: Any) -> LlmDrafter:
