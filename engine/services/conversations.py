@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -262,6 +261,3 @@ def correct_intent(session: Session, principal: Principal, message_id: int, inte
     )
     return example
 
-
-def deadline_of(conversation: Conversation) -> datetime | None:
-    return conversation.amazon_deadline
