@@ -60,26 +60,16 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_process(args: argparse.Namespace, settings: Settings) -> int:
     from engine.components import build_components
     from engine.db import Database
-    from engine.db.base import utcnow
-    from engine.services.pipeline import process_pending
-    from engine.services.routing import load_routing_rules, route_new_conversations, routing_summary
+    from engine.services.pipeline import process_and_route
+    from engine.services.routing import routing_summary
 
     db = Database(settings.resolved_database_url)
     db.check_migrated()
     with db.transaction() as session:
         components = build_components(settings, session)
-    total_messages = total_drafts = 0
-    while True:
-        with db.transaction() as session:
-            result = process_pending(session, components, limit=args.batch)
-        total_messages += result.messages
-        total_drafts += result.drafts
-        if result.messages < args.batch:
-            break
-    print(f"{total_messages} buyer messages classified, {total_drafts} drafts written")
-    rules = load_routing_rules(settings.knowledge_dir)
-    with db.transaction() as session:
-        print(routing_summary(route_new_conversations(session, now=utcnow(), rules=rules)))
+    result, assignments = process_and_route(db, components, settings.knowledge_dir, batch=args.batch)
+    print(f"{result.messages} buyer messages classified, {result.drafts} drafts written")
+    print(routing_summary(assignments))
     return 0
 
 

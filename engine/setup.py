@@ -17,8 +17,8 @@ from engine.mail import RawMail, iter_raw_mails, parse_mail
 from engine.services.agents import create_agent
 from engine.services.importing import import_raw_mails
 from engine.services.knowledge import seed_knowledge
-from engine.services.pipeline import process_pending
-from engine.services.routing import load_routing_rules, route_new_conversations, routing_summary
+from engine.services.pipeline import process_and_route
+from engine.services.routing import routing_summary
 from engine.services.stores import ensure_store
 from engine.settings import Settings
 from engine.taxonomy import MARKETPLACES
@@ -108,15 +108,6 @@ def setup(settings: Settings, *, demo: bool = False) -> Iterator[str]:
         yield from load_demo(db, settings)
     with db.transaction() as session:
         components = build_components(settings, session)
-    processed = drafts = 0
-    while True:
-        with db.transaction() as session:
-            result = process_pending(session, components, limit=200)
-        processed, drafts = processed + result.messages, drafts + result.drafts
-        if result.messages < 200:
-            break
-    yield f"pipeline: {processed} buyer messages classified, {drafts} drafts written"
-    rules = load_routing_rules(settings.knowledge_dir)
-    with db.transaction() as session:
-        routed = route_new_conversations(session, now=utcnow(), rules=rules)
-    yield routing_summary(routed)
+    result, assignments = process_and_route(db, components, settings.knowledge_dir)
+    yield f"pipeline: {result.messages} buyer messages classified, {result.drafts} drafts written"
+    yield routing_summary(assignments)

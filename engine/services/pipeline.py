@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -12,11 +13,12 @@ from engine.amazon.client import order_context_or_none
 from engine.components import Components
 from engine.db.base import utcnow
 from engine.db.models import Conversation, Draft, DraftStatus, Message
+from engine.db.session import Database
 from engine.drafting.protocols import DraftRequest, OrderContext
 from engine.mail import MailKind
 from engine.services.deadlines import refresh_internal_deadline_or_warn
-from engine.services.routing import DEFAULT_ROUTING_RULES
-from engine.workflow.routing import priority_of
+from engine.services.routing import DEFAULT_ROUTING_RULES, load_routing_rules, route_new_conversations
+from engine.workflow.routing import Assignment, priority_of
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,23 @@ def process_pending(session: Session, components: Components, *, limit: int | No
         drafts += 1
     session.flush()
     return PipelineResult(len(messages), drafts)
+
+
+def process_and_route(
+    db: Database, components: Components, knowledge_dir: Path, *, batch: int = 200
+) -> tuple[PipelineResult, list[Assignment]]:
+    """Every pending buyer message (one transaction per batch), then routing of the new conversations."""
+    messages = drafts = 0
+    while True:
+        with db.transaction() as session:
+            result = process_pending(session, components, limit=batch)
+        messages, drafts = messages + result.messages, drafts + result.drafts
+        if result.messages < batch:
+            break
+    rules = load_routing_rules(knowledge_dir)
+    with db.transaction() as session:
+        assignments = route_new_conversations(session, now=utcnow(), rules=rules)
+    return PipelineResult(messages, drafts), assignments
 
 
 def draft_reply(session: Session, components: Components, conversation: Conversation, message: Message) -> Draft:
