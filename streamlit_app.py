@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from engine.services import agents
 from engine.ui import state
 from engine.ui.container import app_services
 from engine.ui.i18n import UI_LANGUAGE_NAMES
@@ -40,6 +41,7 @@ else:
             _page("app_pages/templates.py", "nav.templates", ":material/article:"),
             _page("app_pages/intents.py", "nav.intents", ":material/label:"),
             _page("app_pages/statistics.py", "nav.statistics", ":material/bar_chart:"),
+            _page("app_pages/routing.py", "nav.routing", ":material/alt_route:"),
             _page("app_pages/eval_runs.py", "nav.evals", ":material/science:"),
         ]
     system = [_page("app_pages/health.py", "nav.health", ":material/monitor_heart:")]
@@ -61,8 +63,13 @@ with st.sidebar:
         st.rerun()
     if user is not None:
         st.caption(tr("sidebar.signed_in", name=user.display_name, role=tr(f"role.{user.principal.role}")))
+        available = app.run(lambda session: agents.is_available(session, user.principal))
+        if st.toggle(tr("sidebar.available"), value=available, help=tr("sidebar.available_help")) != available:
+            app.run(lambda session: agents.set_availability(session, user.principal, not available))
+            st.rerun()
         if st.button(tr("sidebar.logout"), icon=":material/logout:"):
-            state.sign_out()
+            if state.sign_out():
+                st.stop()  # the logout redirect reloads the app
             st.rerun()
 
 navigation.run()

@@ -167,6 +167,22 @@ with side:
         ):
             _done("conversation.assigned")
 
+    with st.form("tags"):
+        st.markdown(f"#### {tr('conversation.tags')}")
+        tags = st.multiselect(
+            tr("conversation.tags"),
+            sorted({*snap.known_tags, *snap.tags}),
+            default=snap.tags,
+            accept_new_options=True,
+            label_visibility="collapsed",
+            placeholder=tr("conversation.tags_placeholder"),
+            key="tags_edit",
+        )
+        if st.form_submit_button(tr("conversation.save_tags"), disabled=locked) and state.attempt(
+            app, lambda s: actions.set_tags(s, principal, snap.id, tags)
+        ):
+            _done("conversation.tags_saved")
+
     with st.form("note", clear_on_submit=True):
         st.markdown(f"#### {tr('conversation.notes')}")
         for author, at, text in snap.notes:

@@ -6,7 +6,7 @@ import streamlit as st
 
 from engine.services import curation
 from engine.taxonomy import INTENTS, LANGUAGES
-from engine.ui import state
+from engine.ui import filters, state
 from engine.ui.container import app_services
 from engine.ui.format import escape_markdown
 
@@ -83,15 +83,7 @@ with search:
     with st.form("knowledge_search"):
         cols = st.columns([3, 1, 1, 1, 1])
         text = cols[0].text_input(tr("knowledge.search"), key="kb_text")
-        intent = cols[1].selectbox(
-            tr("queue.intent"),
-            ["", *INTENTS],
-            key="kb_intent",
-            format_func=lambda i: tr(f"intent.{i}") if i else tr("common.all"),
-        )
-        language = cols[2].selectbox(
-            tr("queue.language"), ["", *LANGUAGES], key="kb_language", format_func=lambda code: code or tr("common.all")
-        )
+        intent, language = filters.intent_and_language(cols[1], cols[2], key_prefix="kb")
         source = cols[3].selectbox(
             tr("knowledge.source"),
             ["", "seed", "promoted", "manual"],
@@ -105,8 +97,8 @@ with search:
             s,
             principal,
             text=text,
-            intent=intent or None,
-            language=language or None,
+            intent=intent,
+            language=language,
             source=source or None,
             include_retired=retired,
         )

@@ -1,19 +1,57 @@
-"""Sign in with a local account."""
+"""Sign in with a local account, or with single sign-on (OIDC) when `[auth]` is configured in secrets.toml."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from engine.errors import PermissionDenied
-from engine.services.accounts import log_in
-from engine.ui import state
+from engine.errors import ConfigError, PermissionDenied
+from engine.services.accounts import IdentityRefused, SignedIn, log_in, log_in_with_identity
+from engine.ui import auth, state
 from engine.ui.container import app_services
 
 tr = state.tr
 app = app_services()
+sso = auth.single_sign_on()
 
 st.title(tr("login.title"))
 st.caption(tr("login.intro"))
+
+try:
+    providers = sso.providers()
+except ConfigError as exc:
+    providers = []
+    st.error(tr("login.sso_misconfigured", message=str(exc)))
+
+identity = sso.identity() if providers else None
+if identity is not None:
+    # Decided once per browser session: a refusal is audited, and reruns should not repeat it.
+    if state.SSO_REFUSAL not in st.session_state:
+        claims, provider_name = identity.claims, identity.provider
+        outcome = app.run(lambda session: log_in_with_identity(session, claims, provider=provider_name))
+        if isinstance(outcome, SignedIn):
+            state.sign_in(outcome.principal.agent_id, outcome.ui_language)
+            st.rerun()
+        st.session_state[state.SSO_REFUSAL] = outcome
+    refusal = st.session_state[state.SSO_REFUSAL]
+    if isinstance(refusal, IdentityRefused):
+        st.error(tr(f"login.sso_refused.{refusal.code}", email=refusal.email))
+    if st.button(tr("login.sso_sign_out"), key="sso_sign_out", icon=":material/logout:"):
+        if state.sign_out():
+            st.stop()  # the logout redirect reloads the app
+        st.rerun()
+else:
+    for provider in providers:
+        if st.button(tr("login.sso_with", provider=provider.label), key=f"sso_{provider.name}", icon=":material/key:"):
+            sso.log_in(provider.name)
+            st.stop()  # the browser is on its way to the provider
+
+if not app.settings.local_login:
+    if not providers:
+        st.error(tr("login.sso_only_unconfigured"))
+    st.stop()
+
+if providers:
+    st.caption(tr("login.sso_local_caption"))
 with st.form("login"):
     username = st.text_input(tr("login.username"), key="login_username")
     password = st.text_input(tr("login.password"), type="password", key="login_password")

@@ -9,6 +9,7 @@ import streamlit as st
 from engine.db.base import utcnow
 from engine.db.models import ConversationStatus
 from engine.services.accounts import visible_stores
+from engine.services.conversations import recent_tags
 from engine.services.queue import ACTIVE_STATUSES, QueueFilters, list_queue
 from engine.taxonomy import INTENTS, LANGUAGES, MARKETPLACES
 from engine.ui import state
@@ -27,6 +28,7 @@ lang = state.language()
 stores = app.run(lambda session: visible_stores(session, principal))
 store_names = {s.id: s.name for s in stores}
 statuses = [str(s) for s in ConversationStatus]
+known_tags = app.run(recent_tags)
 
 st.title(tr("queue.title"))
 state.show_flash()
@@ -53,6 +55,9 @@ with st.expander(tr("queue.filters"), expanded=False), st.form("queue_filters"):
         tr("queue.assignee"), ["anyone", "me"], format_func=lambda a: tr(f"queue.assignee.{a}"), key="f_assignee"
     )
     right.checkbox(tr("queue.blocked_only"), key="f_blocked")
+    left.selectbox(
+        tr("queue.tag"), [None, *known_tags], format_func=lambda t: tr("queue.any_tag") if t is None else t, key="f_tag"
+    )
     st.form_submit_button(tr("queue.apply"), on_click=_reset_page)
 
 filters = QueueFilters(
@@ -63,6 +68,7 @@ filters = QueueFilters(
     intents=tuple(st.session_state.get("f_intents") or ()),
     assignee_id=principal.agent_id if st.session_state.get("f_assignee") == "me" else None,
     blocked_only=bool(st.session_state.get("f_blocked")),
+    tag=st.session_state.get("f_tag"),
 )
 
 
@@ -105,10 +111,12 @@ def queue_list() -> None:
         subject = escape_markdown(row.subject or "—")
         buyer = escape_markdown(row.buyer_name or "")
         blocked = " :red[" + tr("queue.blocked") + "]" if row.draft_allowed is False else ""
-        cells[2].markdown(f"{subject}  \n:gray[{buyer}]{blocked}")
+        tags = "".join(f" :blue-badge[{escape_markdown(tag)}]" for tag in row.tags)
+        cells[2].markdown(f"{subject}  \n:gray[{buyer}]{blocked}{tags}")
         cells[3].markdown(f"{tr('intent.' + row.intent) if row.intent else '—'} · {row.language or '—'}")
         cells[4].markdown(tr(f"status.{row.status}"))
-        cells[5].markdown(escape_markdown(row.assignee or "—"))
+        working = f"  \n:violet[{tr('queue.working', name=escape_markdown(row.claimed_by))}]" if row.claimed_by else ""
+        cells[5].markdown(escape_markdown(row.assignee or "—") + working)
         if cells[6].button(tr("queue.open"), key=f"open_{row.conversation_id}"):
             state.open_conversation(row.conversation_id)
 

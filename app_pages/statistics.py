@@ -1,17 +1,19 @@
 """Statistics (leads): volume, response times, per-agent work, draft quality, buyer satisfaction,
-recurring questions; drill-down to conversations and CSV export."""
+recurring questions; CSV export. Clicking a bar of a chart (or choosing it in two select boxes) lists that
+bar's conversations below the tabs."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import UTC, datetime, time, timedelta
+from functools import partial
 
 import pandas as pd
 import streamlit as st
 
 from engine.db.base import utcnow
 from engine.services import stats
-from engine.ui import state
+from engine.ui import charts, state
 from engine.ui.container import app_services
 from engine.ui.format import duration, escape_markdown, percent, to_csv
 from engine.workflow.permissions import Principal, Role
@@ -69,11 +71,73 @@ volume, times, agent_rows, quality, happiness, questions = load(
 )
 
 
-def bar(counts: dict[str, int], label: str) -> None:
-    if counts:
-        st.bar_chart(pd.DataFrame({label: list(counts.values())}, index=list(counts.keys())))
-    else:
+DIMENSIONS = [*stats.VOLUME_DIMENSIONS, *stats.DRAFT_DIMENSIONS]
+DRILL_DIMENSION = "drill_dimension"
+CHART_ROUNDS = "stats_chart_rounds"  # per dimension: bumped to redraw a chart without its old selection
+
+days = stats.day_range(since, until)
+bars = charts.drill_down_bars(
+    volume,
+    quality,
+    days,
+    intent_label=lambda intent: tr(f"intent.{intent}"),
+    outcome_label=lambda outcome: tr(f"stats.{outcome}"),
+)
+
+
+def value_select_key(dimension: str) -> str:
+    return f"drill_value_{dimension}"
+
+
+def chart_key(dimension: str) -> str:
+    return f"chart_{dimension}_{st.session_state.get(CHART_ROUNDS, {}).get(dimension, 0)}"
+
+
+def redraw_charts(keep: str | None = None) -> None:
+    """Redraw every chart but `keep`, so only the current pick stays highlighted."""
+    rounds = dict(st.session_state.get(CHART_ROUNDS, {}))
+    for dimension in DIMENSIONS:
+        if dimension != keep:
+            rounds[dimension] = rounds.get(dimension, 0) + 1
+    st.session_state[CHART_ROUNDS] = rounds
+
+
+def on_bar_clicked(dimension: str, key: str) -> None:
+    """A click on a bar fills the drill-down select boxes, which the conversation list follows."""
+    picked = charts.picked_key(st.session_state.get(key))
+    if picked is None:  # clicked beside the bars: drop this chart's pick
+        if st.session_state.get(DRILL_DIMENSION) == dimension:
+            st.session_state[value_select_key(dimension)] = None
+        return
+    st.session_state[DRILL_DIMENSION] = dimension
+    st.session_state[value_select_key(dimension)] = picked
+    redraw_charts(keep=dimension)
+
+
+def bar_chart(
+    dimension: str, title: str, count_title: str, *, horizontal: bool = True, part_title: str | None = None
+) -> None:
+    st.markdown(f"**{tr(title)}**")
+    if not charts.keys(bars[dimension]):
         st.caption(tr("stats.no_data"))
+        return
+    key = chart_key(dimension)
+    spec = charts.bar_spec(
+        bars[dimension],
+        category_title=tr(f"stats.dim.{dimension}"),
+        count_title=count_title,
+        horizontal=horizontal,
+        part_title=part_title,
+        picked=drill_value if dimension == drill_dimension else None,
+    )
+    st.vega_lite_chart(
+        spec,
+        key=key,
+        on_select=partial(on_bar_clicked, dimension, key),
+        selection_mode=charts.PICK,
+        width="stretch",
+        alt=tr(title),
+    )
 
 
 def download(rows: list[dict[str, object]], name: str) -> None:
@@ -88,6 +152,22 @@ def download(rows: list[dict[str, object]], name: str) -> None:
     )
 
 
+def conversations_behind(dimension: str, value: str) -> None:
+    refs = app.run(
+        lambda s: stats.conversations_for(
+            s, principal, dimension=dimension, value=value, since=since, until=until, now=now
+        )
+    )
+    st.caption(tr("stats.conversations", count=len(refs)))
+    for ref in refs:
+        row = st.columns([4, 2, 1])
+        row[0].markdown(escape_markdown(ref.subject or "—"))
+        row[1].markdown(escape_markdown(f"{ref.store} · {ref.marketplace or '—'} · {ref.status}"))
+        if row[2].button(tr("queue.open"), key=f"drill_open_{ref.conversation_id}"):
+            state.open_conversation(ref.conversation_id)
+    download([asdict(r) for r in refs], f"conversations-{dimension}")
+
+
 overview = st.columns(5)
 overview[0].metric(tr("stats.messages"), volume.total)
 overview[1].metric(tr("stats.median"), duration(times.median_seconds, lang))
@@ -98,35 +178,44 @@ late = st.columns(len(times.late_rates))
 for column, (window_days, rate) in zip(late, times.late_rates.items(), strict=True):
     column.metric(tr("stats.late_rate", days=window_days), percent(rate))
 
-tab_volume, tab_agents, tab_quality, tab_buyers, tab_drill = st.tabs(
-    [
-        tr("stats.tab.volume"),
-        tr("stats.tab.agents"),
-        tr("stats.tab.quality"),
-        tr("stats.tab.buyers"),
-        tr("stats.tab.drill"),
-    ]
+tab_volume, tab_agents, tab_quality, tab_buyers = st.tabs(
+    [tr("stats.tab.volume"), tr("stats.tab.agents"), tr("stats.tab.quality"), tr("stats.tab.buyers")]
 )
 
+# Below the tabs, so the list shows whichever tab holds the clicked chart; built before the tabs' content
+# because the charts highlight its pick.
+with st.container():
+    st.divider()
+    st.subheader(tr("stats.drill_title"))
+    st.caption(tr("stats.drill_help"))
+    chooser = st.columns(2)
+    drill_dimension = chooser[0].selectbox(
+        tr("stats.dimension"),
+        DIMENSIONS,
+        format_func=lambda d: tr(f"stats.dim.{d}"),
+        key=DRILL_DIMENSION,
+        on_change=redraw_charts,
+    )
+    labels = {bar.key: bar.label for bar in bars[drill_dimension]}
+    drill_value = chooser[1].selectbox(
+        tr("stats.value"),
+        charts.keys(bars[drill_dimension]),
+        index=None,
+        format_func=lambda key: labels.get(key, key),
+        placeholder=tr("stats.pick_value"),
+        key=value_select_key(drill_dimension),
+        on_change=redraw_charts,
+    )
+    if drill_value is not None:
+        conversations_behind(drill_dimension, drill_value)
+
 with tab_volume:
-    days = dict.fromkeys(stats.day_range(since, until), 0) | dict(volume.by_day)
-    st.markdown(f"**{tr('stats.by_day')}**")
-    st.line_chart(pd.DataFrame({tr("stats.messages"): list(days.values())}, index=list(days.keys())))
+    bar_chart("day", "stats.by_day", tr("stats.messages"), horizontal=False)
     left, right = st.columns(2)
-    for column, title, counts in (
-        (
-            left,
-            "stats.by_intent",
-            {tr(f"intent.{k}") if k != stats.UNKNOWN else k: v for k, v in volume.by_intent.items()},
-        ),
-        (right, "stats.by_language", volume.by_language),
-        (left, "stats.by_marketplace", volume.by_marketplace),
-        (right, "stats.by_store", volume.by_store),
-    ):
+    for column, dimension in ((left, "intent"), (right, "language"), (left, "marketplace"), (right, "store")):
         with column:
-            st.markdown(f"**{tr(title)}**")
-            bar(counts, tr("stats.messages"))
-    download([{"day": k, "messages": v} for k, v in days.items()], "volume")
+            bar_chart(dimension, f"stats.by_{dimension}", tr("stats.messages"))
+    download([{"day": bar.key, "messages": bar.count} for bar in bars["day"]], "volume")
 
 with tab_agents:
     rows = [
@@ -140,7 +229,7 @@ with tab_agents:
         for r in agent_rows
     ]
     if rows:
-        st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     else:
         st.caption(tr("stats.no_data"))
     download([asdict(r) for r in agent_rows], "agents")
@@ -161,7 +250,11 @@ with tab_quality:
         ("stats.by_template", quality.by_template),
         ("stats.by_drafter", quality.by_drafter),
     ):
-        st.markdown(f"**{tr(title)}**")
+        dimension = title.removeprefix("stats.by_")
+        if dimension in stats.DRAFT_DIMENSIONS and table:
+            bar_chart(dimension, title, tr("stats.drafts"), part_title=tr("stats.outcome"))
+        else:
+            st.markdown(f"**{tr(title)}**")
         rows = [
             {
                 tr("stats.key"): a.key,
@@ -174,7 +267,7 @@ with tab_quality:
             for a in table
         ]
         if rows:
-            st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
+            st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
         else:
             st.caption(tr("stats.no_data"))
         export += [
@@ -188,8 +281,7 @@ with tab_quality:
             }
             for a in table
         ]
-    st.markdown(f"**{tr('stats.rejection_reasons')}**")
-    bar(dict(quality.rejection_reasons), tr("stats.rejected"))
+    bar_chart("rejection_reason", "stats.rejection_reasons", tr("stats.rejected"))
     download(export, "draft-quality")
 
 with tab_buyers:
@@ -206,36 +298,3 @@ with tab_buyers:
     if not questions:
         st.caption(tr("stats.no_data"))
     download([asdict(q) for q in questions], "recurring-questions")
-
-with tab_drill:
-    dimensions = [*stats.VOLUME_DIMENSIONS, *stats.DRAFT_DIMENSIONS]
-    dimension = st.selectbox(
-        tr("stats.dimension"), dimensions, format_func=lambda d: tr(f"stats.dim.{d}"), key="drill_dimension"
-    )
-    values = {
-        "day": [k for k, _ in volume.by_day],
-        "intent": list(volume.by_intent),
-        "language": list(volume.by_language),
-        "marketplace": list(volume.by_marketplace),
-        "store": list(volume.by_store),
-        "template": [a.key for a in quality.by_template],
-        "drafter": [a.key for a in quality.by_drafter],
-        "rejection_reason": [r for r, _ in quality.rejection_reasons],
-    }[dimension]
-    if not values:
-        st.caption(tr("stats.no_data"))
-    else:
-        value = st.selectbox(tr("stats.value"), values, key=f"drill_value_{dimension}")
-        refs = app.run(
-            lambda s: stats.conversations_for(
-                s, principal, dimension=dimension, value=value, since=since, until=until, now=now
-            )
-        )
-        st.caption(tr("stats.conversations", count=len(refs)))
-        for ref in refs:
-            row = st.columns([4, 2, 1])
-            row[0].markdown(escape_markdown(ref.subject or "—"))
-            row[1].markdown(escape_markdown(f"{ref.store} · {ref.marketplace or '—'} · {ref.status}"))
-            if row[2].button(tr("queue.open"), key=f"drill_open_{ref.conversation_id}"):
-                state.open_conversation(ref.conversation_id)
-        download([asdict(r) for r in refs], f"conversations-{dimension}")

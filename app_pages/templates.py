@@ -5,8 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from engine.services import curation
-from engine.taxonomy import INTENTS, LANGUAGES
-from engine.ui import state
+from engine.ui import filters, state
 from engine.ui.container import app_services
 from engine.ui.format import escape_markdown, highlighted_markdown
 
@@ -18,17 +17,9 @@ principal = user.principal
 st.title(tr("templates.title"))
 state.show_flash()
 
-cols = st.columns(2)
-intent = cols[0].selectbox(
-    tr("queue.intent"),
-    ["", *INTENTS],
-    key="tpl_intent",
-    format_func=lambda i: tr(f"intent.{i}") if i else tr("common.all"),
-)
-language = cols[1].selectbox(
-    tr("queue.language"), ["", *LANGUAGES], key="tpl_language", format_func=lambda code: code or tr("common.all")
-)
-templates = app.run(lambda s: curation.list_templates(s, principal, intent=intent or None, language=language or None))
+intent_column, language_column = st.columns(2)
+intent, language = filters.intent_and_language(intent_column, language_column, key_prefix="tpl")
+templates = app.run(lambda s: curation.list_templates(s, principal, intent=intent, language=language))
 if not templates:
     st.info(tr("templates.none"))
     st.stop()

@@ -74,12 +74,12 @@ def cmd_process(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
-    from engine.components import build_components
+    from engine.components import build_analyzer
     from engine.jsonl import chunks, read_records, write_record
 
-    components = build_components(settings)
+    analyzer = build_analyzer(settings)
     for chunk in chunks(read_records(_open_input(args.file)), 256):
-        analyses = components.analyze_many([r["text"] for r in chunk], [r.get("marketplace") for r in chunk])
+        analyses = analyzer.analyze_many([r["text"] for r in chunk], [r.get("marketplace") for r in chunk])
         for record, analysis in zip(chunk, analyses, strict=True):
             write_record(
                 {
@@ -182,7 +182,7 @@ def cmd_parse_email(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_train_intents(args: argparse.Namespace, settings: Settings) -> int:
-    from engine.components import build_embedder
+    from engine.components import build_embedder, intent_model_directory
     from engine.db import Database
     from engine.nlp.intent import train_default_model
     from engine.services.knowledge import accepted_examples
@@ -195,8 +195,7 @@ def cmd_train_intents(args: argparse.Namespace, settings: Settings) -> int:
             extra = accepted_examples(session)
     embedder = build_embedder(settings)
     model = train_default_model(embedder, extra=extra, include_shared=not args.team_only)
-    directory = settings.models_dir / ("intent-fake" if settings.nlp_backend == "fake" else "intent")
-    path = model.save(directory)
+    path = model.save(intent_model_directory(settings))
     print(f"intent model {model.version} saved to {path} ({len(extra)} examples from the queue)")
     return 0
 

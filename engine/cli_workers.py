@@ -1,4 +1,5 @@
-"""`replydesk` commands for the background work: sync (IMAP in), send (SMTP out), both, and adding a mailbox.
+"""`replydesk` commands for the background work: sync (IMAP in), send (SMTP out), the worker doing both plus
+drafting and routing of new mail, and adding a mailbox.
 
 Loops poll every `REPLYDESK_SYNC_INTERVAL` seconds and stop cleanly on SIGTERM or SIGINT: the batch or
 the reply in progress is finished first, so nothing is left half done.
@@ -71,6 +72,16 @@ def _send_once(db: Any, settings: Settings) -> None:
         print(f"send: {counts.line()}", flush=True)
 
 
+def _draft_once(pipeline: Any) -> None:
+    from engine.services.routing import routing_summary
+
+    result, assignments = pipeline.run_once()
+    if result.messages:
+        print(f"drafting: {result.messages} buyer messages classified, {result.drafts} drafts written", flush=True)
+    if any(a.agent_id is not None for a in assignments) or result.messages:
+        print(routing_summary(assignments), flush=True)
+
+
 def _loop(settings: Settings, step: Callable[[], object], once: bool, wake: threading.Event | None = None) -> int:
     """Run `step` every polling interval, or sooner when `wake` is set (IMAP IDLE saw new mail)."""
     if once:
@@ -121,14 +132,18 @@ def cmd_send(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    db = _database(settings)
+    from engine.services.pipeline import PipelineWorker
 
-    def both() -> None:
+    db = _database(settings)
+    pipeline = PipelineWorker(db, settings)
+
+    def everything() -> None:
         _send_once(db, settings)  # replies first: their deadline is the tighter one
         _sync_once(db, settings, None)
         _send_once(db, settings)
+        _draft_once(pipeline)  # last: a failing model must not hold up mail in or out
 
-    return _loop(settings, both, once=args.once, wake=None if args.once else _idle_wake(db, settings))
+    return _loop(settings, everything, once=args.once, wake=None if args.once else _idle_wake(db, settings))
 
 
 class _RefusePassword(argparse.Action):
@@ -195,7 +210,7 @@ def register(add: Callable[[str, Any, str], argparse.ArgumentParser]) -> None:
     sync.add_argument("--once", action="store_true", help="one pass, then exit (exit code 1 if a mailbox failed)")
     send = add("send", cmd_send, "send approved replies (SMTP), every interval or --once")
     send.add_argument("--once", action="store_true", help="one pass, then exit")
-    worker = add("worker", cmd_worker, "sync and send in one loop until SIGTERM/SIGINT")
+    worker = add("worker", cmd_worker, "sync, send, draft and route in one loop until SIGTERM/SIGINT")
     worker.add_argument("--once", action="store_true", help="one pass, then exit")
     box = add("mailbox-add", cmd_mailbox_add, "add a mailbox to a store (password from an env var or a prompt)")
     box.add_argument("store", help="store name")

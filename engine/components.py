@@ -40,15 +40,12 @@ class Analysis:
     intent: IntentGuess
 
 
-@dataclass
-class Components:
+@dataclass(frozen=True)
+class Analyzer:
+    """Language, then intent with the detected language: all `replydesk classify` needs (no index, no drafter)."""
+
     language: LanguageDetector
     intents: IntentClassifier
-    embedder: Embedder
-    index: AnswerIndex
-    templates: TemplateSet
-    drafter: Drafter
-    orders: SpApiClient | None = None  # None: order context shows "not connected"
 
     def analyze_many(self, texts: Sequence[str], marketplaces: Sequence[str | None]) -> list[Analysis]:
         languages = [
@@ -61,6 +58,20 @@ class Components:
         else:
             intents = [self.intents.classify(t, language=g.language) for t, g in zip(texts, languages, strict=True)]
         return [Analysis(lang, intent) for lang, intent in zip(languages, intents, strict=True)]
+
+
+@dataclass
+class Components:
+    language: LanguageDetector
+    intents: IntentClassifier
+    embedder: Embedder
+    index: AnswerIndex
+    templates: TemplateSet
+    drafter: Drafter
+    orders: SpApiClient | None = None  # None: order context shows "not connected"
+
+    def analyze_many(self, texts: Sequence[str], marketplaces: Sequence[str | None]) -> list[Analysis]:
+        return Analyzer(self.language, self.intents).analyze_many(texts, marketplaces)
 
     def analyze(self, text: str, marketplace: str | None = None) -> Analysis:
         return self.analyze_many([text], [marketplace])[0]
@@ -90,8 +101,12 @@ def build_embedder(settings: Settings) -> Embedder:
     return SentenceTransformerEmbedder(settings.embedding_model)
 
 
+def intent_model_directory(settings: Settings) -> Path:
+    return settings.models_dir / ("intent-fake" if settings.nlp_backend == "fake" else "intent")
+
+
 def load_or_train_intents(settings: Settings, embedder: Embedder, session: Session | None = None) -> IntentModel:
-    directory = settings.models_dir / ("intent-fake" if settings.nlp_backend == "fake" else "intent")
+    directory = intent_model_directory(settings)
     try:
         return IntentModel.load(directory, embedder)
     except ModelError:
@@ -196,6 +211,11 @@ def build_order_client(settings: Settings) -> SpApiClient | None:
         region=settings.spapi_region,
         sandbox=settings.spapi_sandbox,
     )
+
+
+def build_analyzer(settings: Settings) -> Analyzer:
+    """Language ID and the intent model only: starts without loading the past-answer index or templates."""
+    return Analyzer(FastTextLanguageDetector(), load_or_train_intents(settings, build_embedder(settings)))
 
 
 def build_components(settings: Settings, session: Session | None = None) -> Components:

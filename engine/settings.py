@@ -79,6 +79,7 @@ class Settings:
     spapi_refresh_token: str | None = field(default=None, repr=False)
     spapi_region: str = "eu"
     spapi_sandbox: bool = False
+    local_login: bool = True  # false: single sign-on only (OIDC, `[auth]` in .streamlit/secrets.toml)
 
     @property
     def resolved_database_url(self) -> str:
@@ -134,4 +135,5 @@ class Settings:
             spapi_refresh_token=env.get("REPLYDESK_SPAPI_REFRESH_TOKEN") or None,
             spapi_region=region,
             spapi_sandbox=_bool(env, "REPLYDESK_SPAPI_SANDBOX", False),
+            local_login=_bool(env, "REPLYDESK_LOCAL_LOGIN", True),
         )

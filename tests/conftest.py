@@ -7,6 +7,7 @@ not, the tests that need it fail with a clear message: they never skip.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,9 +64,52 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def fake_components(tmp_path_factory: pytest.TempPathFactory) -> Components:
+def fake_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The data folder `fake_components` trains its intent model in; copy its `models/intent-fake` into a
+    test's data folder to skip training again."""
+    return tmp_path_factory.mktemp("components")
+
+
+@pytest.fixture(scope="session")
+def fake_components(fake_data_dir: Path) -> Components:
     """Pipeline components on the fake NLP backend (hashing embedder), built once per run from `knowledge/`."""
     from engine.components import build_components
 
-    data_dir = tmp_path_factory.mktemp("components")
-    return build_components(Settings(data_dir=data_dir, knowledge_dir=REPO_ROOT / "knowledge", nlp_backend="fake"))
+    return build_components(Settings(data_dir=fake_data_dir, knowledge_dir=REPO_ROOT / "knowledge", nlp_backend="fake"))
+
+
+@pytest.fixture(scope="session")
+def demo_data(tmp_path_factory: pytest.TempPathFactory, fake_components: Components, fake_data_dir: Path) -> Path:
+    """A data folder holding the demo database (`replydesk setup --demo`) and the fake intent model, built once
+    per run; tests work on a copy (`demo_copy`)."""
+    from engine.components import intent_model_directory
+    from engine.setup import setup
+
+    del fake_components  # it trained the intent model in fake_data_dir: reuse it instead of training again
+    data_dir = tmp_path_factory.mktemp("demo-data")
+    settings = Settings(data_dir=data_dir, knowledge_dir=REPO_ROOT / "knowledge", nlp_backend="fake")
+    trained = intent_model_directory(settings.with_overrides(data_dir=fake_data_dir))
+    shutil.copytree(trained, intent_model_directory(settings))
+    for _line in setup(settings, demo=True):
+        pass
+    return data_dir
+
+
+@pytest.fixture
+def demo_copy(demo_data: Path, tmp_path: Path) -> Path:
+    """A private copy of the demo data folder (database, models) for one test."""
+    data_dir = tmp_path / "data"
+    shutil.copytree(demo_data, data_dir)
+    return data_dir
+
+
+@pytest.fixture
+def app_env(demo_copy: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
+    """The app pointed at a private copy of the demo, through the environment like in production."""
+    monkeypatch.setenv("REPLYDESK_DATA_DIR", str(demo_copy))
+    monkeypatch.setenv("REPLYDESK_DATABASE_URL", f"sqlite:///{demo_copy / 'replydesk.db'}")
+    monkeypatch.setenv("REPLYDESK_NLP", "fake")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    db = Database(f"sqlite:///{demo_copy / 'replydesk.db'}")
+    yield db
+    db.dispose()

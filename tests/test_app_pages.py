@@ -6,9 +6,7 @@ The demo is set up once per run and copied for every test, so each test starts f
 from __future__ import annotations
 
 import re
-import shutil
 import string
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,38 +28,14 @@ from engine.db.models import (
 )
 from engine.mail import MailKind
 from engine.settings import Settings
-from engine.setup import setup
 from engine.taxonomy import INTENTS
 from engine.ui import i18n
+from engine.workflow.calendar import WEEKDAY_NAMES
 from engine.workflow.permissions import Role
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 APP = str(REPO_ROOT / "streamlit_app.py")
 TIMEOUT = 60
-
-
-@pytest.fixture(scope="session")
-def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data folder holding the demo database and the fake intent model, built once."""
-    data_dir = tmp_path_factory.mktemp("demo-data")
-    settings = Settings(data_dir=data_dir, knowledge_dir=REPO_ROOT / "knowledge", nlp_backend="fake")
-    for _line in setup(settings, demo=True):
-        pass
-    return data_dir
-
-
-@pytest.fixture
-def app_env(demo_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
-    """A private copy of the demo; the app reads its location from the environment like in production."""
-    data_dir = tmp_path / "data"
-    shutil.copytree(demo_data, data_dir)
-    monkeypatch.setenv("REPLYDESK_DATA_DIR", str(data_dir))
-    monkeypatch.setenv("REPLYDESK_DATABASE_URL", f"sqlite:///{data_dir / 'replydesk.db'}")
-    monkeypatch.setenv("REPLYDESK_NLP", "fake")
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    db = Database(f"sqlite:///{data_dir / 'replydesk.db'}")
-    yield db
-    db.dispose()
 
 
 def signed_in(username: str, password: str) -> AppTest:
@@ -238,7 +212,7 @@ def test_reject_needs_a_reason_and_records_it(app_env: Database) -> None:
 
 # --- lead and admin pages ----------------------------------------------------------------------------------
 
-LEAD_PAGES = ["knowledge.py", "templates.py", "intents.py", "statistics.py", "eval_runs.py", "health.py"]
+LEAD_PAGES = ["knowledge.py", "templates.py", "intents.py", "statistics.py", "routing.py", "eval_runs.py", "health.py"]
 
 
 @pytest.mark.parametrize("language", ["en", "zh"])
@@ -258,6 +232,7 @@ def test_admin_pages_render(app_env: Database, page: str, language: str) -> None
         "templates.py": "templates.title",
         "intents.py": "intents.title",
         "statistics.py": "stats.title",
+        "routing.py": "routing.title",
         "eval_runs.py": "evals.title",
         "health.py": "health.title",
         "settings.py": "settings.title",
@@ -285,11 +260,19 @@ def test_every_string_exists_in_both_languages_with_the_same_fields() -> None:
         assert (english == "") == (chinese == ""), key
 
 
+def test_no_key_is_in_both_string_tables() -> None:
+    from engine.ui.strings_team import TEAM_STRINGS
+    from engine.ui.strings_work import WORK_STRINGS
+
+    assert sorted(set(WORK_STRINGS) & set(TEAM_STRINGS)) == []
+    assert len(i18n.all_keys()) == len(WORK_STRINGS) + len(TEAM_STRINGS)
+
+
 def test_every_key_the_pages_use_exists() -> None:
     sources = [REPO_ROOT / "streamlit_app.py", *sorted((REPO_ROOT / "app_pages").glob("*.py"))]
     literal = re.compile(
         r"""["']((?:nav|sidebar|login|queue|conversation|knowledge|templates|intents|stats|health|"""
-        r"""settings|common|error)\.[a-z_.]+[a-z])["']"""
+        r"""settings|routing|weekday|common|error)\.[a-z_.]+[a-z])["']"""
     )
     used = {m.group(1) for path in sources for m in literal.finditer(path.read_text(encoding="utf-8"))}
     assert len(used) > 150
@@ -302,6 +285,7 @@ def test_every_key_the_pages_use_exists() -> None:
         *(f"kind.{k}" for k in MailKind),
         *(f"rule.{r.id}" for r in RULES),
         *(f"role.{r}" for r in Role),
+        *(f"weekday.{d}" for d in WEEKDAY_NAMES),
         *(
             f"health.alert.{c}"
             for c in (

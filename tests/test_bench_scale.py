@@ -5,8 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from engine.db import Database
+from engine.db.models import Conversation, Draft, Message
+from engine.services.stats_record import record_answers, sent_edit_distance
 from evals.bench_scale import bench_scale, table_rows, target_for
+from evals.bench_scale_data import load
 from tests.conftest import BACKENDS
 
 CONVERSATIONS = 300
@@ -56,3 +61,18 @@ def test_table_has_a_row_per_measure_and_load(results: dict[str, Any]) -> None:
 )
 def test_targets(measure: str, limit: float) -> None:
     assert target_for(measure) == limit
+
+
+@pytest.mark.parametrize("fresh_database", BACKENDS, indirect=True)
+def test_generated_rows_carry_what_the_app_records(fresh_database: Database) -> None:
+    """The bulk-inserted rows hold the answers and edit distances the app's recorder would have set."""
+    load(fresh_database, 120, 3)
+    with fresh_database.transaction() as session:
+        messages = session.scalars(select(Message).where(Message.direction == "in")).all()
+        generated = {m.id: (m.answered_at, m.cleared_at) for m in messages}
+        assert any(answered for answered, _ in generated.values()) and any(c for _, c in generated.values())
+        record_answers(session, session.scalars(select(Conversation.id)))
+        assert {m.id: (m.answered_at, m.cleared_at) for m in messages} == generated
+        for draft in session.scalars(select(Draft)):
+            expected = None if draft.final_text is None else sent_edit_distance(draft.text, draft.final_text)
+            assert draft.edit_distance == (None if expected is None else pytest.approx(expected))

@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -30,7 +31,6 @@ from engine.errors import MailboxError
 from engine.send.worker import send_pending
 from engine.services.accounts import set_smtp
 from engine.settings import Settings
-from engine.setup import setup
 from engine.workflow.permissions import Principal, Role
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -47,6 +47,26 @@ CHROMIUM_ARGS = [
 ]
 PHONE_LINE = "Rufen Sie uns einfach an: +49 30 12345678."
 EDIT_LINE = "Wir melden uns morgen mit der Sendungsnummer."
+
+
+@contextmanager
+def signed_in_page(app_url: str, username: str, password: str) -> Iterator[Any]:
+    """A Chromium page on the app, signed in with a local account; the browser closes afterwards."""
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            page.set_default_timeout(30_000)
+            page.goto(app_url)
+            page.locator(".st-key-login_username input").fill(username)
+            page.locator(".st-key-login_password input").fill(password)
+            page.get_by_role("button", name="Sign in").click()
+            yield page
+        finally:
+            browser.close()
 
 
 def free_port() -> int:
@@ -78,10 +98,8 @@ def smtp_server() -> Iterator[tuple[Inbox, int]]:
 
 
 @pytest.fixture
-def demo(tmp_path: Path) -> Iterator[tuple[Settings, Database]]:
-    settings = Settings(data_dir=tmp_path / "data", knowledge_dir=REPO_ROOT / "knowledge", nlp_backend="fake")
-    for _line in setup(settings, demo=True):
-        pass
+def demo(demo_copy: Path) -> Iterator[tuple[Settings, Database]]:
+    settings = Settings(data_dir=demo_copy, knowledge_dir=REPO_ROOT / "knowledge", nlp_backend="fake")
     db = Database(settings.resolved_database_url)
     yield settings, db
     db.dispose()
@@ -151,7 +169,7 @@ def no_sent_folder(_config: Any) -> Any:
 def test_edit_block_fix_send_and_receive(
     demo: tuple[Settings, Database], app_url: str, smtp_server: tuple[Inbox, int]
 ) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     settings, db = demo
     inbox, smtp_port = smtp_server
@@ -173,16 +191,8 @@ def test_edit_block_fix_send_and_receive(
             .limit(1)
         ).one()
     final_text = f"{drafted.strip()}\n\n{EDIT_LINE}"
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1440, "height": 1000})
-        page.set_default_timeout(30_000)
-        page.goto(app_url)
-        page.locator(".st-key-login_username input").fill("agent")
-        page.locator(".st-key-login_password input").fill("demo-agent")
-        page.get_by_role("button", name="Sign in").click()
+    with signed_in_page(app_url, "agent", "demo-agent") as page:
         expect(page.get_by_role("heading", name="Review queue")).to_be_visible()
         expect(page.locator(f".st-key-open_{conversation_id} button")).to_be_visible()
         expect(page.get_by_test_id("stMetric").first).to_be_visible()
@@ -215,7 +225,6 @@ def test_edit_block_fix_send_and_receive(
         page.mouse.wheel(0, -5000)
         page.wait_for_timeout(1000)
         page.screenshot(path=str(ARTIFACTS / "browser-sent.png"), full_page=True)
-        browser.close()
 
     counts = send_pending(db, settings, sent_folder_checker=no_sent_folder)
     assert counts.sent == 1, counts

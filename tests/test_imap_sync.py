@@ -10,12 +10,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from engine.db import Database
-from engine.db.models import Mailbox, Message, OutboxItem, RawMail, Store, SyncRun
+from engine.db.models import Conversation, Mailbox, Message, OutboxItem, RawMail, Store, SyncRun
 from engine.errors import InputError, MailboxError
-from engine.services.inbox import StoredMail
+from engine.mail import ParsedMail
 from engine.services.mailboxes import add_mailbox, list_mailboxes, mailbox_view, update_mailbox
 from engine.settings import Settings
 from engine.sync import FakeMailServer, FakeSource, ImapConfig, ImapSource
@@ -359,20 +358,20 @@ def test_unknown_host_is_its_own_code() -> None:
 def test_a_crashing_parser_still_keeps_the_mail_raw(
     fresh_database: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import engine.sync.runner as runner
+    import engine.services.inbox as inbox
 
     server = FakeMailServer()
     poison, good = b"Subject: poison\r\nFrom: a@b.example\r\n\r\nboom\r\n", relay_mails(1)[0]
     server.add("INBOX", poison, NOW)
     server.add("INBOX", good, NOW)
-    real_store_mail = runner.store_mail
+    real_parse_mail = inbox.parse_mail
 
-    def crash_on_poison(session: Session, store: Store, raw: bytes, **kwargs: Any) -> StoredMail:
+    def crash_on_poison(raw: bytes) -> ParsedMail:
         if raw == poison:
             raise ValueError("parser bug")
-        return real_store_mail(session, store, raw, **kwargs)
+        return real_parse_mail(raw)
 
-    monkeypatch.setattr(runner, "store_mail", crash_on_poison)
+    monkeypatch.setattr(inbox, "parse_mail", crash_on_poison)
     mailbox_id = _fake_mailbox(fresh_database, settings)
     summary = sync_mailbox(
         fresh_database, mailbox_id, settings, source_factory=lambda _: FakeSource(server), now=lambda: NOW
@@ -382,6 +381,40 @@ def test_a_crashing_parser_still_keeps_the_mail_raw(
     assert len(kept) == 1 and kept[0].parse_error == "parser crashed: parser bug"
     with fresh_database.transaction() as session:
         assert session.get_one(RawMail, kept[0].raw_sha256).content == poison
+
+
+@pytest.mark.parametrize("fresh_database", BACKENDS, indirect=True)
+def test_a_crash_midway_through_storing_a_batch_leaves_no_trace_of_it(
+    fresh_database: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import engine.services.inbox as inbox
+
+    server = FakeMailServer()
+    mails = relay_mails(4)
+    for raw in mails:
+        server.add("INBOX", raw, NOW)
+    real_new_row = inbox._new_row
+
+    def crash_after_the_third(store: Store, mail: Any, *args: Any) -> Message:
+        row = real_new_row(store, mail, *args)  # the thread is opened or updated already
+        if mail.mail.raw == mails[2]:
+            raise ValueError("storage bug")
+        return row
+
+    monkeypatch.setattr(inbox, "_new_row", crash_after_the_third)
+    mailbox_id = _fake_mailbox(fresh_database, settings)
+    summary = sync_mailbox(
+        fresh_database, mailbox_id, settings, source_factory=lambda _: FakeSource(server), now=lambda: NOW
+    )
+
+    assert (summary.status, summary.fetched, summary.new, summary.unparsed) == ("partial", 4, 3, 1)
+    stored = _messages(fresh_database, mailbox_id)
+    assert [m.source.rsplit(":", 1)[1] for m in stored if m.source] == ["1", "2", "3", "4"]  # each once
+    assert stored[2].kind == "unparsed" and stored[2].parse_error == "parser crashed: storage bug"
+    with fresh_database.transaction() as session:
+        threads = list(session.scalars(select(Conversation)))
+        messages = {t.id: len(t.messages) for t in threads}
+    assert sum(messages.values()) == 3 and all(messages.values())  # no thread left behind by the crashed try
 
 
 def test_cli_adds_a_mailbox_from_an_env_password_and_syncs_once(

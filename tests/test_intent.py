@@ -17,13 +17,13 @@ from engine.nlp.intent import (
     EVAL_SET,
     TEMPERATURE_GRID,
     IntentModel,
-    KeywordIntentClassifier,
     calibration_fold,
     evaluate,
     fit_temperature,
     normalise_message,
     sharpen,
 )
+from engine.nlp.intent_keywords import KeywordIntentClassifier
 from engine.nlp.splits import is_heldout
 from engine.nlp.training_data import (
     Example,

@@ -15,17 +15,20 @@ from sqlalchemy.orm import Session
 
 from engine.components import Components
 from engine.db.models import Agent, AuditEvent, Conversation, ConversationStatus, Store
-from engine.errors import ConfigError
+from engine.errors import ConfigError, InputError, PermissionDenied
 from engine.services.agents import principal_for
 from engine.services.claims import claim
 from engine.services.inbox import store_mail
 from engine.services.pipeline import process_pending
 from engine.services.routing import (
     DEFAULT_ROUTING_RULES,
+    current_routing_rules,
     load_routing_rules,
     route_new_conversations,
     routing_rules_from_dict,
+    routing_rules_to_dict,
     routing_summary,
+    save_routing_rules,
 )
 from engine.services.stores import ensure_store
 from engine.workflow.permissions import Role
@@ -246,3 +249,64 @@ def test_an_unreadable_rules_file_names_the_file(tmp_path: Path) -> None:
         load_routing_rules(tmp_path)
     (tmp_path / "routing.json").write_text(json.dumps({"priority": {"warranty": 5}}), encoding="utf-8")
     assert dict(load_routing_rules(tmp_path).priority) == {"warranty": 5}
+
+
+# --- rules saved on the Settings page ----------------------------------------------------------------------
+
+
+def _person(session: Session, role: Role) -> Agent:
+    person = Agent(username=f"{role}-{next(_counter)}", display_name=str(role), role=role)
+    session.add(person)
+    session.flush()
+    return person
+
+
+def test_saved_rules_replace_the_file_and_reprioritise_waiting_conversations(session: Session) -> None:
+    store = _store(session)
+    lead = _person(session, Role.LEAD)
+    waiting = _conversation(session, store, intent="warranty")
+    done = _conversation(session, store, intent="warranty")
+    done.status = ConversationStatus.CLOSED
+    cancel = _conversation(session, store, intent="cancel_order")
+    cancel.priority = 10
+    assert current_routing_rules(session, REPO_ROOT / "knowledge") == load_routing_rules(REPO_ROOT / "knowledge")
+
+    data = {"intent_groups": {"warranty": "returns"}, "priority": {"warranty": 7}, "language_required": False}
+    saved = save_routing_rules(session, principal_for(lead), data, knowledge_dir=REPO_ROOT / "knowledge")
+    session.expire_all()
+    assert current_routing_rules(session, REPO_ROOT / "knowledge") == saved
+    assert routing_rules_to_dict(saved) == data
+    assert (waiting.priority, done.priority, cancel.priority) == (7, 0, 0)  # cancel_order is no longer listed
+    event = session.scalars(select(AuditEvent).where(AuditEvent.action == "routing.update")).one()
+    assert event.actor_id == lead.id and event.after == data
+    assert event.before is not None and event.before["intent_groups"]["damaged_defective"] == "returns"
+
+
+def test_saving_rules_needs_a_lead_and_valid_rules(session: Session) -> None:
+    agent, lead = _person(session, Role.AGENT), _person(session, Role.LEAD)
+    with pytest.raises(PermissionDenied, match="lead"):
+        save_routing_rules(session, principal_for(agent), {}, knowledge_dir=REPO_ROOT / "knowledge")
+    with pytest.raises(InputError, match="whole number"):
+        save_routing_rules(
+            session, principal_for(lead), {"priority": {"warranty": "high"}}, knowledge_dir=REPO_ROOT / "knowledge"
+        )
+    assert session.scalars(select(AuditEvent).where(AuditEvent.action == "routing.update")).first() is None
+
+
+def test_new_conversations_take_their_priority_from_the_saved_rules(
+    session: Session, fake_components: Components
+) -> None:
+    store = _store(session)
+    lead = _person(session, Role.LEAD)
+    store_mail(session, store, relay_mail(), source="test")
+    process_pending(session, fake_components)
+    conversation = session.scalars(select(Conversation)).one()
+    assert conversation.intent is not None
+    data = {"priority": {conversation.intent: 42}}
+    rules = save_routing_rules(session, principal_for(lead), data, knowledge_dir=REPO_ROOT / "knowledge")
+    assert conversation.priority == 42  # waiting conversations follow at once
+    store_mail(session, store, relay_mail(message_id="<again@x>", order_id="305-0000000-0000009"), source="t2")
+    process_pending(session, fake_components, rules=rules)
+    newest = session.scalars(select(Conversation).order_by(Conversation.id.desc())).first()
+    assert newest is not None and newest.id != conversation.id
+    assert newest.priority == (42 if newest.intent == conversation.intent else 0)

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.db.models import (
@@ -35,7 +36,9 @@ from engine.db.models import (
 )
 from engine.errors import InputError, PermissionDenied
 from engine.services import stats
+from engine.services.stats_record import record_answers
 from engine.workflow.permissions import Principal, Role
+from engine.workflow.sla import late_response_rate, percentile
 
 NOW = datetime(2024, 6, 10, 12, 0, tzinfo=UTC)
 SINCE = datetime(2024, 6, 1, tzinfo=UTC)
@@ -128,6 +131,8 @@ class World:
         )
         self.outbox(d1, at(2, 12))
         self.outbox(d2, at(5, 14))
+        # What the app records as replies go out and conversations are cleared (rows here are written directly).
+        record_answers(session, [self.c1.id, self.c2.id, self.c3.id])
 
     def add(self, row: Any) -> Any:
         self.session.add(row)
@@ -271,6 +276,44 @@ def test_response_times_and_late_rates(world: World) -> None:
     assert times.late_rates == {7: 1.0, 30: 0.5, 90: 0.5}
 
 
+# Buyer messages on the edges of the late-rate windows and the 24 h limit, answered (hours later) or not; the
+# SQL counts must agree with the reference rules in Python (`on_time_share`, `late_response_rate`).
+EDGES: list[tuple[timedelta, timedelta | None]] = [
+    (timedelta(days=7), timedelta(hours=1)),  # exactly on the 7-day start: counts for 30 and 90 days only
+    (timedelta(days=7, milliseconds=-1), timedelta(hours=25)),
+    (timedelta(days=30), None),
+    (timedelta(days=30, milliseconds=-1), timedelta(hours=24)),  # exactly 24 h: on time
+    (timedelta(days=90), timedelta(hours=2)),
+    (timedelta(days=89), timedelta(hours=24, milliseconds=1)),  # a millisecond over: late
+    (timedelta(hours=24), None),  # unanswered for exactly 24 h: not late yet
+    (timedelta(hours=24, milliseconds=1), None),  # now it is
+    (timedelta(hours=3), timedelta(hours=1)),
+    (timedelta(hours=1), timedelta(hours=2)),  # answered after `now`: not known yet, and not due
+    (timedelta(0), None),  # received at `now`: outside every window
+]
+
+
+def test_response_counts_agree_with_the_reference_rules_on_the_edges(session: Session) -> None:
+    world = World(session)
+    conversation = world.conversation(world.store_b, "US", "en", "edges")
+    for age, answered_after in EDGES:
+        message = world.message(conversation, NOW - age, "order_status")
+        if answered_after is not None:
+            message.answered_at = message.received_at + answered_after
+    session.flush()
+    times = stats.response_times(session, admin(), **WINDOW)
+    # 7 days: m3, m4 and the 7-day-minus-a-millisecond and 24-h-plus-a-millisecond edges late, of 5 due; 30 days
+    # adds m0, m1 and two on-time edges; 90 days adds two late ones (unanswered since day 30, 24 h + 1 ms).
+    assert times.late_rates == {7: pytest.approx(4 / 5), 30: pytest.approx(4 / 9), 90: pytest.approx(6 / 11)}
+    recent = stats.response_pairs_in(session, admin(), NOW - timedelta(days=90), NOW)
+    assert times.late_rates == {days: late_response_rate(recent, NOW, days) for days in stats.LATE_RATE_WINDOWS}
+    in_window = stats.response_pairs_in(session, admin(), SINCE, NOW)
+    assert times.sla_hit_rate == pytest.approx(stats.on_time_share(in_window, NOW))
+    answered = sorted((a - r).total_seconds() for r, a in in_window if a is not None)
+    assert (times.messages, times.answered) == (len(in_window), len(answered))
+    assert times.median_seconds == pytest.approx(percentile(answered, 50))
+
+
 def test_per_agent_counts_and_response_time(world: World) -> None:
     rows = {row.name: row for row in stats.agents(world.session, admin(), **WINDOW)}
     assert (rows["Xavier"].handled, rows["Xavier"].sent, rows["Xavier"].rejected) == (2, 2, 0)
@@ -296,6 +339,20 @@ def test_draft_acceptance_edit_distance_and_rejection_reasons(world: World) -> N
     }
     assert [(row.key, row.total) for row in quality.by_drafter] == [("default", 4)]
     assert quality.rejection_reasons == [("wrong tone", 2)]
+
+
+def test_draft_quality_reads_the_recorded_edit_distance(world: World) -> None:
+    """A distance recorded when the reply was queued is what counts; the texts are diffed only for drafts sent
+    without one (the rows above)."""
+    sent = world.session.scalars(select(Draft).where(Draft.final_text.is_not(None)).order_by(Draft.id)).all()
+    sent[0].edit_distance, sent[1].edit_distance = 0.0, 0.5  # d2 recorded at 0.5, though its texts say 0.25
+    world.session.flush()
+    quality = stats.draft_quality(world.session, admin(), **WINDOW)
+    assert (quality.overall.unchanged, quality.overall.edited, quality.overall.rejected) == (1, 1, 2)
+    assert quality.overall.mean_edit_distance == pytest.approx(0.25)
+    assert {row.key: row.mean_edit_distance for row in quality.by_intent}["return_refund"] == pytest.approx(0.5)
+    rows = {row.name: row for row in stats.agents(world.session, admin(), **WINDOW)}
+    assert (rows["Xavier"].sent, rows["Xavier"].median_response_seconds) == (2, pytest.approx(16 * HOUR))
 
 
 def test_satisfaction_signal(world: World) -> None:

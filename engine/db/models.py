@@ -6,7 +6,7 @@ store ─┬─ mailbox ── sync_run
        │                └─ note
        └─ knowledge_item (or global when store is null)
 agent ─ agent_store (which stores an agent may work on)
-template · intent_example · audit_event
+template · intent_example · audit_event · team_setting
 """
 
 from __future__ import annotations
@@ -227,6 +227,10 @@ class Message(Base):
     intent_score: Mapped[float | None] = mapped_column(Float)
     intent_needs_review: Mapped[bool] = mapped_column(Boolean, default=False)
     processed_at: Mapped[datetime | None]  # the drafting pipeline has handled it
+    # Buyer messages: the first reply and the first "no response needed" at or after it, recorded as they
+    # happen (`engine.services.stats_record`) so response statistics need not rebuild every thread.
+    answered_at: Mapped[datetime | None]
+    cleared_at: Mapped[datetime | None]
     created_at: Mapped[created]
 
     conversation: Mapped[Conversation | None] = relationship(back_populates="messages")
@@ -239,6 +243,10 @@ class Message(Base):
         Index("ix_message_timeline", "direction", "received_at", "kind", "conversation_id", "intent", "language"),
         # A conversation's messages one way, in time order: the buyer's next message after a reply.
         Index("ix_message_conversation_thread", "conversation_id", "direction", "received_at"),
+        # Response times and late rates over 90 days of buyer messages, from the index alone.
+        Index(
+            "ix_message_answers", "kind", "direction", "received_at", "conversation_id", "answered_at", "cleared_at"
+        ),
     )
 
 
@@ -265,6 +273,7 @@ class Draft(Base):
     reject_reason: Mapped[str | None] = mapped_column(Text)
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("agent.id", ondelete="SET NULL"))
     decided_at: Mapped[datetime | None] = mapped_column(index=True)  # statistics' window of decisions
+    edit_distance: Mapped[float | None] = mapped_column(Float)  # draft -> sent text, recorded when queued
     created_at: Mapped[created]
 
     conversation: Mapped[Conversation] = relationship(back_populates="drafts")
@@ -272,6 +281,20 @@ class Draft(Base):
     __table_args__ = (
         Index("ix_draft_pending", "status", "conversation_id"),  # the queue's pending draft per conversation
         Index("ix_draft_created_at", "created_at"),  # recurring questions: drafts made in a window
+        # Draft quality and per-agent counts over a window of decisions, from the index alone.
+        Index(
+            "ix_draft_decisions",
+            "decided_at",
+            "status",
+            "edit_distance",
+            "decided_by_id",
+            "intent",
+            "language",
+            "template_id",
+            "drafter",
+            "message_id",
+            "conversation_id",
+        ),
     )
 
 
@@ -398,3 +421,15 @@ class SyncRun(Base):
     duplicates: Mapped[int] = mapped_column(Integer, default=0)
     unparsed: Mapped[int] = mapped_column(Integer, default=0)
     errors: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)  # [{"code","message"}]
+
+
+class TeamSetting(Base):
+    """Team-wide settings edited in the app (routing rules, ...): one JSON value per key, shared by every
+    app and worker process, so they live in the database rather than in a file on one machine."""
+
+    __tablename__ = "team_setting"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("agent.id", ondelete="SET NULL"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -29,6 +29,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")  # readers (the app) never block the sync writer
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # Reads through the OS page cache instead of copying pages: statistics over months of rows run faster.
+    cursor.execute("PRAGMA mmap_size=268435456")
     cursor.close()
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from engine.compliance import Verdict, blocked_message
 from engine.db.models import Conversation, Draft, Mailbox, Message, OutboxItem, OutboxState
 from engine.errors import ComplianceBlocked, ConflictError, InputError
+from engine.services.stats_record import sent_edit_distance
 
 
 def reply_message_id(draft_id: int, body: str, sender_address: str) -> str:
@@ -67,5 +68,7 @@ def enqueue_reply(session: Session, draft: Draft, body: str, verdict: Verdict) -
         references=references,
     )
     session.add(item)
+    # Recorded now, with the exact text: the statistics would otherwise diff months of drafts on every load.
+    draft.edit_distance = sent_edit_distance(draft.text, body)
     session.flush()
     return item

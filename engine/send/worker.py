@@ -43,6 +43,7 @@ from engine.db.session import Database
 from engine.errors import ConfigError, MailboxError, SendError
 from engine.send.smtp import MailSender, SendOutcomeUnknown, SmtpConfig, SmtpSender, build_reply_message
 from engine.services import audit
+from engine.services.stats_record import record_answers
 from engine.settings import Settings
 from engine.sync.imap import ImapConfig, ImapSource, MessageSource
 from engine.sync.runner import imap_config
@@ -218,6 +219,7 @@ def _mark_sent(session: Session, item: OutboxItem, now: datetime, *, how: str) -
         draft.status = DraftStatus.SENT
         draft.final_text = draft.final_text or item.body
     _reply_went_out(session, conversation, draft, now)
+    record_answers(session, [conversation.id])
     audit.record(session, "outbox.sent", "outbox_item", item.id, before=before, after={"state": item.state, "how": how})
 
 

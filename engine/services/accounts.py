@@ -1,19 +1,22 @@
 """Who is signed in, and the admin's lists of stores and agents (the Settings page).
 
-Login itself is `engine.services.agents.authenticate`; the app keeps only the agent id in its session and
-rebuilds the `Principal` from the database on every request, so a changed role or store applies at once.
+Login itself is `engine.services.agents.authenticate` (local passwords) or `log_in_with_identity` (single
+sign-on); the app keeps only the agent id in its session and rebuilds the `Principal` from the database on
+every request, so a changed role or store applies at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.db.models import Agent, Mailbox, Store
 from engine.errors import InputError
+from engine.services import audit
 from engine.services.agents import authenticate, create_agent, principal_for
 from engine.services.stores import ensure_store
 from engine.taxonomy import MARKETPLACES
@@ -42,6 +45,81 @@ def log_in(session: Session, username: str, password: str) -> SignedIn:
     """Check a local password (raises PermissionDenied with a retry hint) and return who signed in."""
     agent = authenticate(session, username.strip(), password)
     return SignedIn(principal_for(agent), agent.display_name, agent.username, agent.ui_language or "en")
+
+
+@dataclass(frozen=True)
+class IdentityRefused:
+    """Why a verified single sign-on identity does not get in: `code` picks the interface sentence."""
+
+    code: str  # no_email | email_unverified | unknown_account | inactive_account | ambiguous_account
+    email: str
+    message: str
+
+
+def log_in_with_identity(
+    session: Session, claims: Mapping[str, Any], *, provider: str = "default"
+) -> SignedIn | IdentityRefused:
+    """Map an identity verified by an OIDC provider (the id_token's claims) to an existing, active agent.
+
+    The rule: the `email` claim equals the agent's username, ignoring case. There is no provisioning: an
+    admin creates the account first (named after the email), and role and stores come from that account,
+    never from the token. An identity whose `email_verified` claim is present and not true is refused,
+    since anyone can put an unverified address on an account at some providers. Both outcomes are audited;
+    a refusal is returned (not raised) so the caller's transaction keeps its audit event.
+    """
+    email = claims.get("email")
+    email = email.strip() if isinstance(email, str) else ""
+    verified = claims.get("email_verified", True)
+    if not email or "@" not in email:
+        refusal = IdentityRefused(
+            "no_email",
+            email,
+            "The identity provider sent no email address; ask an admin to request the email scope for ReplyDesk.",
+        )
+    elif verified is not True and str(verified).lower() != "true":  # some providers send "true"/"false"
+        refusal = IdentityRefused(
+            "email_unverified",
+            email,
+            f"The identity provider has not verified {email}; verify it there, then sign in again.",
+        )
+    else:
+        matches = session.scalars(select(Agent).where(func.lower(Agent.username) == email.lower())).all()
+        active = [agent for agent in matches if agent.active]
+        if len(active) == 1:
+            agent = active[0]
+            audit.record(
+                session,
+                "agent.login",
+                "agent",
+                agent.id,
+                actor_id=agent.id,
+                after={"method": "oidc", "provider": provider, "email": email},
+            )
+            return SignedIn(principal_for(agent), agent.display_name, agent.username, agent.ui_language or "en")
+        if len(active) > 1:
+            refusal = IdentityRefused(
+                "ambiguous_account",
+                email,
+                f"Several accounts are named {email} (differing in case only); ask an admin to rename the others.",
+            )
+        elif matches:
+            refusal = IdentityRefused(
+                "inactive_account", email, f"The account {email} is deactivated; ask an admin to reactivate it."
+            )
+        else:
+            refusal = IdentityRefused(
+                "unknown_account",
+                email,
+                f"No account is named {email}; ask an admin to create an account named {email}.",
+            )
+    audit.record(
+        session,
+        "agent.login_refused",
+        "agent",
+        None,
+        after={"method": "oidc", "provider": provider, "email": email, "reason": refusal.code},
+    )
+    return refusal
 
 
 def set_ui_language(session: Session, principal: Principal, language: str) -> None:

@@ -1,8 +1,10 @@
-"""Agents (users), their stores and roles, and local-password login."""
+"""Agents (users): accounts, their stores, roles and routing skills, admins' edits, and local-password login."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -11,9 +13,12 @@ from sqlalchemy.orm import Session
 
 from engine.db.models import Agent, Store
 from engine.errors import InputError, PermissionDenied
-from engine.workflow.permissions import Principal, Role
+from engine.services import audit
+from engine.taxonomy import LANGUAGES
+from engine.workflow.permissions import Action, Principal, Role, require
 
 _hasher = PasswordHasher()
+MAX_CAPACITY = 1000
 
 
 def principal_for(agent: Agent) -> Principal:
@@ -33,12 +38,13 @@ def create_agent(
 ) -> Agent:
     if session.scalar(select(Agent).where(Agent.username == username)) is not None:
         raise InputError(f"User {username!r} exists already. Pick another username.")
-    if len(password) < 8:
-        raise InputError("Passwords need at least 8 characters.")
+    if password and len(password) < 8:
+        raise InputError("Passwords need at least 8 characters (or none, for a single sign-on only account).")
     agent = Agent(
         username=username,
         display_name=display_name or username,
-        password_hash=_hasher.hash(password),
+        # No password: the account signs in through single sign-on only (an empty hash never verifies).
+        password_hash=_hasher.hash(password) if password else "",
         role=role,
         languages=list(languages),
         intent_groups=[],
@@ -58,3 +64,135 @@ def authenticate(session: Session, username: str, password: str) -> Agent:
     except (VerificationError, InvalidHashError):
         raise PermissionDenied("Wrong username or password. Try again or ask an admin to reset it.") from None
     return agent
+
+
+@dataclass(frozen=True)
+class AgentAccount:
+    """An account as the admin's edit form shows it."""
+
+    id: int
+    username: str
+    display_name: str
+    role: Role
+    store_ids: list[int]
+    languages: list[str]
+    intent_groups: list[str]
+    capacity: int
+    available: bool
+    active: bool
+
+
+def agent_account(session: Session, principal: Principal, agent_id: int) -> AgentAccount:
+    require(principal, Action.MANAGE_USERS)
+    agent = session.get(Agent, agent_id)
+    if agent is None:
+        raise InputError(f"Account {agent_id} does not exist (any more); reload the page.")
+    return AgentAccount(
+        id=agent.id,
+        username=agent.username,
+        display_name=agent.display_name,
+        role=Role(agent.role),
+        store_ids=sorted(s.id for s in agent.stores),
+        languages=list(agent.languages or []),
+        intent_groups=list(agent.intent_groups or []),
+        capacity=agent.capacity,
+        available=bool(agent.available),
+        active=agent.active,
+    )
+
+
+@dataclass(frozen=True)
+class AgentChanges:
+    """An admin's edit of an account; fields left None stay as they are."""
+
+    display_name: str | None = None
+    role: Role | None = None
+    store_ids: Sequence[int] | None = None
+    languages: Sequence[str] | None = None
+    intent_groups: Sequence[str] | None = None
+    capacity: int | None = None
+    active: bool | None = None
+    password: str | None = None  # a reset; never shown or audited
+
+
+def update_agent(session: Session, principal: Principal, agent_id: int, changes: AgentChanges) -> Agent:
+    """Apply an admin's edit (audited, before and after). An admin cannot demote or deactivate their own
+    account, so a team always keeps someone who can undo a mistake."""
+    require(principal, Action.MANAGE_USERS)
+    agent = session.get(Agent, agent_id)
+    if agent is None:
+        raise InputError(f"Account {agent_id} does not exist (any more); reload the page.")
+    if agent.id == principal.agent_id and (
+        (changes.role is not None and changes.role != Role.ADMIN) or changes.active is False
+    ):
+        raise InputError("You cannot demote or deactivate your own account; ask another admin to do it.")
+    before = _account_fields(agent)
+    if changes.display_name is not None:
+        agent.display_name = changes.display_name.strip() or agent.username
+    if changes.role is not None:
+        agent.role = Role(changes.role)
+    if changes.store_ids is not None:
+        stores = list(session.scalars(select(Store).where(Store.id.in_(list(changes.store_ids) or [-1]))))
+        missing = set(changes.store_ids) - {s.id for s in stores}
+        if missing:
+            raise InputError(f"Store(s) {sorted(missing)} do not exist (any more); reload the page.")
+        agent.stores = stores
+    if changes.languages is not None:
+        unknown = sorted(set(changes.languages) - set(LANGUAGES))
+        if unknown:
+            raise InputError(f"Unknown language(s) {unknown}; use ids from knowledge/taxonomy.json such as de, ja.")
+        agent.languages = sorted(set(changes.languages))
+    if changes.intent_groups is not None:
+        agent.intent_groups = sorted({g.strip() for g in changes.intent_groups if g.strip()})
+    if changes.capacity is not None:
+        if not 1 <= changes.capacity <= MAX_CAPACITY:
+            raise InputError(f"Capacity is the number of open conversations at once: 1 to {MAX_CAPACITY}.")
+        agent.capacity = changes.capacity
+    if changes.active is not None:
+        agent.active = changes.active
+    if changes.password:
+        if len(changes.password) < 8:
+            raise InputError("Passwords need at least 8 characters.")
+        agent.password_hash = _hasher.hash(changes.password)
+    after = _account_fields(agent)
+    if changes.password:
+        after["password"] = "reset"
+    audit.record(session, "agent.update", "agent", agent.id, actor_id=principal.agent_id, before=before, after=after)
+    session.flush()
+    return agent
+
+
+def is_available(session: Session, principal: Principal) -> bool:
+    agent = session.get(Agent, principal.agent_id)
+    return bool(agent is not None and agent.available)
+
+
+def set_availability(session: Session, principal: Principal, available: bool) -> None:
+    """An agent going on a break (or back): routing gives new conversations only to available agents."""
+    agent = session.get(Agent, principal.agent_id)
+    if agent is None:
+        raise InputError("Your account no longer exists; sign in again.")
+    if agent.available != available:
+        audit.record(
+            session,
+            "agent.availability",
+            "agent",
+            agent.id,
+            actor_id=agent.id,
+            before={"available": agent.available},
+            after={"available": available},
+        )
+        agent.available = available
+        session.flush()
+
+
+def _account_fields(agent: Agent) -> dict[str, Any]:
+    return {
+        "display_name": agent.display_name,
+        "role": str(agent.role),
+        "store_ids": sorted(s.id for s in agent.stores),
+        "languages": list(agent.languages or []),
+        "intent_groups": list(agent.intent_groups or []),
+        "capacity": agent.capacity,
+        "active": agent.active,
+    }

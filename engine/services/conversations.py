@@ -5,7 +5,8 @@ Permissions are checked here, not in the pages. Every action writes an audit eve
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 from engine.compliance import Verdict, check_reply
 from engine.db.base import utcnow
 from engine.db.models import (
+    AuditEvent,
     Conversation,
     ConversationStatus,
     Draft,
@@ -26,6 +28,7 @@ from engine.db.models import (
 from engine.errors import ConflictError, InputError
 from engine.send.outbox import enqueue_reply
 from engine.services import audit, claims
+from engine.services.stats_record import record_answers
 from engine.taxonomy import INTENTS
 from engine.workflow.permissions import Action, Principal, require
 
@@ -168,6 +171,7 @@ def mark_no_response_needed(session: Session, principal: Principal, conversation
     conversation.awaiting_since = None
     conversation.amazon_deadline = None
     conversation.internal_deadline = None
+    record_answers(session, [conversation.id])
     for draft in conversation.drafts:
         if draft.status == DraftStatus.PENDING:
             draft.status = DraftStatus.SUPERSEDED
@@ -261,3 +265,50 @@ def correct_intent(session: Session, principal: Principal, message_id: int, inte
     )
     return example
 
+
+# --- tags ---------------------------------------------------------------------------------------------------
+
+MAX_TAGS = 10
+MAX_TAG_LENGTH = 32
+_TAG_ACTION = "conversation.tags"
+_NOT_IN_TAG = re.compile(r"[^\w-]+")  # \w is Unicode: Chinese, Japanese and accented tags are fine
+
+
+def normalize_tag(tag: str) -> str:
+    """One spelling per tag: lower case, spaces to dashes, letters, digits, `-` and `_` only."""
+    return _NOT_IN_TAG.sub("-", tag.strip().lower()).strip("-")[:MAX_TAG_LENGTH]
+
+
+def set_tags(session: Session, principal: Principal, conversation_id: int, tags: Sequence[str]) -> list[str]:
+    """Replace the conversation's tags (normalized, de-duplicated, in the order given)."""
+    conversation = _load_to_act(session, principal, conversation_id, Action.ACT_ON_CONVERSATION)
+    cleaned = list(dict.fromkeys(t for t in (normalize_tag(tag) for tag in tags) if t))
+    if len(cleaned) > MAX_TAGS:
+        raise InputError(f"A conversation takes at most {MAX_TAGS} tags; remove {len(cleaned) - MAX_TAGS}.")
+    before = list(conversation.tags or [])
+    if cleaned != before:
+        conversation.tags = cleaned
+        audit.record(
+            session,
+            _TAG_ACTION,
+            "conversation",
+            conversation.id,
+            actor_id=principal.agent_id,
+            before={"tags": before},
+            after={"tags": cleaned},
+        )
+        session.flush()
+    return cleaned
+
+
+def recent_tags(session: Session, *, limit: int = 50) -> list[str]:
+    """Tags the team used lately, most recent first: suggestions, so everyone spells them alike. Read from
+    the audit trail (indexed by action and time) rather than by scanning every conversation."""
+    events = session.scalars(
+        select(AuditEvent.after).where(AuditEvent.action == _TAG_ACTION).order_by(AuditEvent.id.desc()).limit(500)
+    )
+    seen: dict[str, None] = {}
+    for after in events:
+        for tag in (after or {}).get("tags", []):
+            seen.setdefault(tag)
+    return list(seen)[:limit]

@@ -462,14 +462,14 @@ def retrain_intents(session: Session, principal: Principal, settings: Settings) 
 
     The app reloads its components afterwards; the previous model stays on disk (see `IntentModel.save`)."""
     require(principal, Action.RETRAIN)
-    from engine.components import build_embedder  # heavy imports only when retraining
+    from engine.components import build_embedder, intent_model_directory  # heavy imports only when retraining
     from engine.nlp.intent import train_default_model
     from engine.services.knowledge import accepted_examples
 
     extra = accepted_examples(session)
     embedder = build_embedder(settings)
     model = train_default_model(embedder, extra=extra, include_shared=settings.nlp_backend == "real")
-    model.save(settings.models_dir / ("intent-fake" if settings.nlp_backend == "fake" else "intent"))
+    model.save(intent_model_directory(settings))
     audit.record(
         session,
         "intent.retrain",

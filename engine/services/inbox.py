@@ -3,17 +3,25 @@
 A buyer message opens (or reopens) its conversation and starts Amazon's 24 h clock. Amazon's
 notices (bounces, opt-outs, claims, returns, refunds, copies of our replies) are stored and linked
 to the conversation or outbound reply they concern, but never enter the reply queue.
+
+Mail is stored a batch at a time (`store_mails`; `store_mail` is a batch of one): a few queries per
+batch find what is already stored and which threads exist, the rows go in with one flush, and each
+mail ends up exactly as if the mails had been stored one by one, in order. The batch runs in a
+savepoint; when a concurrent writer stored one of its mails first, the batch is rolled back and its
+mails are stored one by one, each in a savepoint of its own.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Literal
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -23,6 +31,7 @@ from engine.errors import MailParseError
 from engine.mail import MailKind, ParsedMail, parse_mail, thread_key
 from engine.services import audit
 from engine.services.deadlines import refresh_internal_deadline_or_warn
+from engine.services.stats_record import record_answers
 from engine.workflow.sla import AMAZON_RESPONSE_WINDOW
 
 UNPARSED = "unparsed"
@@ -34,6 +43,15 @@ _ORDER_NOTICES = frozenset(
     {MailKind.ATOZ_CLAIM, MailKind.RETURN_REQUEST, MailKind.CANCELLATION_REQUEST, MailKind.REFUND_NOTICE}
 )
 _BOUNCES = frozenset({MailKind.DELIVERY_FAILURE, MailKind.OPTOUT})
+_IN_LIST_SIZE = 1000  # values per `IN (...)`: far below SQLite's and PostgreSQL's bind-parameter limits
+_NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class IncomingMail:
+    raw: bytes
+    source: str  # "imap:<mailbox>:<uidvalidity>:<uid>", "file:<path>", ...
+    mailbox_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -44,32 +62,28 @@ class StoredMail:
     reason: str | None = None  # why it could not be parsed
 
 
-def _keep_raw(session: Session, raw: bytes) -> str:
-    digest = hashlib.sha256(raw).hexdigest()
-    if session.scalar(select(RawMail.sha256).where(RawMail.sha256 == digest)) is None:
-        try:
-            with session.begin_nested():
-                session.add(RawMail(sha256=digest, size=len(raw), content=raw))
-        except IntegrityError:
-            pass  # another worker stored the same bytes first
-    return digest
+@dataclass(frozen=True)
+class _Prepared:
+    """A mail hashed and parsed, before the database sees it."""
+
+    mail: IncomingMail
+    digest: str
+    parsed: ParsedMail | None
+    parse_error: str | None
+    key: str  # the dedupe key
+
+    @property
+    def kind(self) -> str:
+        return self.parsed.kind.value if self.parsed is not None else UNPARSED
 
 
-def _existing(session: Session, store_id: int, key: str) -> Message | None:
-    return session.scalar(select(Message).where(Message.store_id == store_id, Message.dedupe_key == key))
-
-
-def _insert(session: Session, message: Message, conversation: Conversation | None = None) -> bool:
-    """False when a concurrent writer stored the same mail first (the unique key decides)."""
+def _prepare(mail: IncomingMail) -> _Prepared:
+    digest = hashlib.sha256(mail.raw).hexdigest()
     try:
-        with session.begin_nested():
-            session.add(message)
-            if conversation is not None:
-                message.conversation = conversation
-            session.flush()
-    except IntegrityError:
-        return False
-    return True
+        parsed = parse_mail(mail.raw)
+    except MailParseError as exc:
+        return _Prepared(mail, digest, None, str(exc), f"sha:{digest}")
+    return _Prepared(mail, digest, parsed, None, parsed.dedupe_key or f"sha:{digest}")
 
 
 def store_mail(
@@ -82,41 +96,101 @@ def store_mail(
     retime: Retime | None = None,
 ) -> StoredMail:
     """Store one mail. `retime` maps its received time to another (only the demo inbox uses it)."""
-    digest = _keep_raw(session, raw)
+    return store_mails(session, store, [IncomingMail(raw, source, mailbox_id)], retime=retime)[0]
+
+
+def store_mails(
+    session: Session, store: Store, mails: Sequence[IncomingMail], *, retime: Retime | None = None
+) -> list[StoredMail]:
+    """Store a batch of mails in order: one `StoredMail` per mail, the same as storing them one by one.
+
+    A mail that is not a mail at all is kept as an `unparsed` row with the reason. Any other exception
+    (a parser bug) leaves the session as it was and propagates.
+    """
+    batch = [_prepare(mail) for mail in mails]
+    if not batch:
+        return []
     try:
-        parsed = parse_mail(raw)
-    except MailParseError as exc:
-        key = f"sha:{digest}"
-        if (found := _existing(session, store.id, key)) is not None:
-            return StoredMail("duplicate", found.id, found.kind)
-        row = Message(
+        with session.begin_nested():
+            return _store_batch(session, store, batch, retime)
+    except IntegrityError:
+        return [_store_alone(session, store, mail, retime) for mail in batch]
+
+
+def _store_alone(session: Session, store: Store, mail: _Prepared, retime: Retime | None) -> StoredMail:
+    """One mail in a savepoint of its own. A unique-key conflict means a concurrent writer stored the mail
+    (or opened its thread) first: the second try finds that row."""
+    for _attempt in range(2):
+        try:
+            with session.begin_nested():
+                return _store_batch(session, store, [mail], retime)[0]
+        except IntegrityError:
+            continue
+    _keep_raw(session, [mail])  # rolled back with the row: the bytes are kept all the same
+    return StoredMail("duplicate", None, mail.kind)
+
+
+def _store_batch(session: Session, store: Store, batch: list[_Prepared], retime: Retime | None) -> list[StoredMail]:
+    _keep_raw(session, batch)
+    stored = _stored_keys(session, store.id, {mail.key for mail in batch})
+    parsed = [mail.parsed for mail in batch if mail.parsed is not None]
+    threads = _Threads(session, store, parsed)
+    replies = _our_replies(session, {p.related_message_id for p in parsed if p.related_message_id and not _opens(p)})
+    added: dict[str, Message] = {}  # dedupe key → row added by this batch
+    outcomes: list[StoredMail | tuple[Literal["new", "duplicate"], Message]] = []
+    bounces: list[tuple[ParsedMail, Message]] = []
+    for mail in batch:
+        if mail.key in stored:
+            row_id, kind = stored[mail.key]
+            outcomes.append(StoredMail("duplicate", row_id, kind))
+            continue
+        if mail.key in added:
+            outcomes.append(("duplicate", added[mail.key]))
+            continue
+        row = added[mail.key] = _new_row(store, mail, threads, replies, retime)
+        session.add(row)  # in mail order, so row ids follow it
+        outcomes.append(("new", row))
+        if mail.parsed is not None and mail.parsed.kind in _BOUNCES:
+            bounces.append((mail.parsed, row))
+    session.flush()
+    # A buyer message synced after a reply that came later than it is answered by that reply (statistics).
+    record_answers(session, {row.conversation_id for row in added.values() if row.kind == "buyer_message"})
+    for bounce, notice in bounces:  # after the flush: the notice's row id goes into the reply's error
+        _mark_reply_undelivered(session, bounce, replies, notice)
+    return [outcome if isinstance(outcome, StoredMail) else _outcome(*outcome) for outcome in outcomes]
+
+
+def _outcome(status: Literal["new", "duplicate"], row: Message) -> StoredMail:
+    if status == "new" and row.kind == UNPARSED:
+        return StoredMail("unparsed", row.id, UNPARSED, reason=row.parse_error)
+    return StoredMail(status, row.id, row.kind)
+
+
+def _new_row(
+    store: Store, mail: _Prepared, threads: _Threads, replies: dict[str, OutboxItem], retime: Retime | None
+) -> Message:
+    parsed = mail.parsed
+    if parsed is None:
+        return Message(
             store_id=store.id,
-            mailbox_id=mailbox_id,
+            mailbox_id=mail.mail.mailbox_id,
             kind=UNPARSED,
-            dedupe_key=key,
-            raw_sha256=digest,
-            source=source,
-            parse_error=str(exc),
+            dedupe_key=mail.key,
+            raw_sha256=mail.digest,
+            source=mail.mail.source,
+            parse_error=mail.parse_error,
             received_at=utcnow(),
             processed_at=utcnow(),
         )
-        if not _insert(session, row):
-            return StoredMail("duplicate", None, UNPARSED)
-        return StoredMail("unparsed", row.id, UNPARSED, reason=str(exc))
-
-    key = parsed.dedupe_key or f"sha:{digest}"
-    if (found := _existing(session, store.id, key)) is not None:
-        return StoredMail("duplicate", found.id, found.kind)
-
     received = parsed.received_at or utcnow()
     if retime is not None:
         received = retime(received)
     row = Message(
         store_id=store.id,
-        mailbox_id=mailbox_id,
+        mailbox_id=mail.mail.mailbox_id,
         direction="in",
         kind=parsed.kind.value,
-        dedupe_key=key,
+        dedupe_key=mail.key,
         message_id=parsed.message_id,
         comm_token=parsed.comm_token,
         related_message_id=parsed.related_message_id,
@@ -126,55 +200,139 @@ def store_mail(
         to_address=parsed.to_addresses[0] if parsed.to_addresses else None,
         body=parsed.body,
         received_at=received,
-        raw_sha256=digest,
-        source=source,
+        raw_sha256=mail.digest,
+        source=mail.mail.source,
         attachments=[
             {"filename": a.filename, "content_type": a.content_type, "size": a.size} for a in parsed.attachments
         ],
         suspicious=parsed.suspicious,
     )
     conversation: Conversation | None
-    if parsed.kind == MailKind.BUYER_MESSAGE and parsed.buyer_address and not parsed.suspicious:
-        conversation = _conversation_for(session, store, parsed)
+    if _opens(parsed):
+        conversation = threads.for_buyer_message(parsed)
         _buyer_message_arrived(conversation, store, parsed, received)
     else:
         row.processed_at = utcnow()  # nothing to draft
-        conversation = _linked_conversation(session, store, parsed)
-    if not _insert(session, row, conversation):
-        return StoredMail("duplicate", None, row.kind)
-    if parsed.kind in _BOUNCES and parsed.related_message_id:
-        _mark_reply_undelivered(session, parsed, row)
-    return StoredMail("new", row.id, row.kind)
+        conversation = threads.linked(parsed, replies)
+    if conversation is not None:
+        row.conversation = conversation
+    return row
 
 
-def _conversation_for(session: Session, store: Store, parsed: ParsedMail) -> Conversation:
-    assert parsed.buyer_address is not None
-    key = thread_key(parsed.buyer_address, parsed.order_id)
-    conversation = session.scalar(
-        select(Conversation).where(Conversation.store_id == store.id, Conversation.thread_key == key)
-    )
-    if conversation is None and not parsed.order_id:
-        # Current-generation mails may carry no order id: continue the buyer's latest thread.
-        conversation = session.scalar(
-            select(Conversation)
-            .where(
-                Conversation.store_id == store.id,
-                func.lower(Conversation.buyer_address) == parsed.buyer_address.lower(),
+def _opens(parsed: ParsedMail) -> bool:
+    """A buyer message that opens or continues a conversation (and so waits for a reply)."""
+    return parsed.kind == MailKind.BUYER_MESSAGE and bool(parsed.buyer_address) and not parsed.suspicious
+
+
+# ---- batch lookups ---------------------------------------------------------------------------------
+
+
+def _in_lists(values: Iterable[str]) -> Iterator[list[str]]:
+    ordered = sorted(values)
+    for start in range(0, len(ordered), _IN_LIST_SIZE):
+        yield ordered[start : start + _IN_LIST_SIZE]
+
+
+def _keep_raw(session: Session, batch: Sequence[_Prepared]) -> None:
+    """Every mail's bytes, duplicates' too. Bytes already kept (by anyone, even a concurrent worker) stay."""
+    rows = {m.digest: {"sha256": m.digest, "size": len(m.mail.raw), "content": m.mail.raw} for m in batch}
+    # The two supported backends spell it alike: INSERT ... ON CONFLICT DO NOTHING.
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    session.execute(dialect.insert(RawMail).on_conflict_do_nothing(), list(rows.values()))
+
+
+def _stored_keys(session: Session, store_id: int, keys: set[str]) -> dict[str, tuple[int, str]]:
+    """Dedupe key → (row id, kind) of the mails among `keys` that the store already has."""
+    found: dict[str, tuple[int, str]] = {}
+    for chunk in _in_lists(keys):
+        query = select(Message.dedupe_key, Message.id, Message.kind).where(
+            Message.store_id == store_id, Message.dedupe_key.in_(chunk)
+        )
+        found.update((key, (row_id, kind)) for key, row_id, kind in session.execute(query))
+    return found
+
+
+def _our_replies(session: Session, message_ids: set[str]) -> dict[str, OutboxItem]:
+    """Our outbound replies that notices refer to, by Message-ID; their conversations loaded too."""
+    replies: dict[str, OutboxItem] = {}
+    for chunk in _in_lists(message_ids):
+        items = session.scalars(select(OutboxItem).where(OutboxItem.message_id.in_(chunk)))
+        replies.update((item.message_id, item) for item in items)
+    for conversation_id in {item.conversation_id for item in replies.values()}:
+        session.get(Conversation, conversation_id)  # into the identity map, before any row is added
+    return replies
+
+
+class _Threads:
+    """The store's conversations a batch can reach, read up front and then kept current as the batch opens
+    and updates threads, so each mail finds what it would have found stored on its own."""
+
+    def __init__(self, session: Session, store: Store, mails: Sequence[ParsedMail]) -> None:
+        self._session, self._store = session, store
+        self._by_key: dict[str, Conversation] = {}
+        self._by_buyer: defaultdict[str, list[Conversation]] = defaultdict(list)  # oldest first
+        self._by_order: defaultdict[str, list[Conversation]] = defaultdict(list)  # oldest first
+        keys, buyers, orders = set(), set(), set()
+        for parsed in mails:
+            if _opens(parsed):
+                assert parsed.buyer_address is not None
+                keys.add(thread_key(parsed.buyer_address, parsed.order_id))
+                if not parsed.order_id:
+                    buyers.add(parsed.buyer_address.lower())
+            elif parsed.kind in _ORDER_NOTICES and parsed.order_id:
+                orders.add(parsed.order_id)
+        found: dict[int, Conversation] = {}
+        column: Any
+        for column, values in (
+            (Conversation.thread_key, keys),
+            (func.lower(Conversation.buyer_address), buyers),
+            (Conversation.order_id, orders),
+        ):
+            for chunk in _in_lists(values):
+                query = select(Conversation).where(Conversation.store_id == store.id, column.in_(chunk))
+                found.update((c.id, c) for c in session.scalars(query))
+        for conversation_id in sorted(found):
+            self._remember(found[conversation_id])
+
+    def _remember(self, conversation: Conversation) -> None:
+        self._by_key[conversation.thread_key] = conversation
+        self._by_buyer[conversation.buyer_address.lower()].append(conversation)
+        if conversation.order_id:
+            self._by_order[conversation.order_id].append(conversation)
+
+    def for_buyer_message(self, parsed: ParsedMail) -> Conversation:
+        assert parsed.buyer_address is not None
+        key = thread_key(parsed.buyer_address, parsed.order_id)
+        conversation = self._by_key.get(key)
+        if conversation is None and not parsed.order_id:
+            # Current-generation mails may carry no order id: continue the buyer's latest thread (the newest
+            # one on a tie).
+            candidates = self._by_buyer.get(parsed.buyer_address.lower(), [])
+            conversation = max(reversed(candidates), key=lambda c: c.last_message_at or _NEVER, default=None)
+        if conversation is None:
+            conversation = Conversation(
+                store_id=self._store.id,
+                thread_key=key,
+                buyer_address=parsed.buyer_address,
+                order_id=parsed.order_id,
+                status=ConversationStatus.OPEN,
+                tags=[],
             )
-            .order_by(Conversation.last_message_at.desc())
-            .limit(1)
-        )
-    if conversation is None:
-        conversation = Conversation(
-            store_id=store.id,
-            thread_key=key,
-            buyer_address=parsed.buyer_address,
-            order_id=parsed.order_id,
-            status=ConversationStatus.OPEN,
-            tags=[],
-        )
-        session.add(conversation)
-    return conversation
+            self._session.add(conversation)
+            self._remember(conversation)
+        return conversation
+
+    def linked(self, parsed: ParsedMail, replies: dict[str, OutboxItem]) -> Conversation | None:
+        """The conversation a notice concerns: that of our reply it refers to, else the order's latest."""
+        if parsed.related_message_id and (reply := replies.get(parsed.related_message_id)) is not None:
+            return self._session.get(Conversation, reply.conversation_id)
+        if parsed.kind in _ORDER_NOTICES and parsed.order_id:
+            threads = self._by_order.get(parsed.order_id)
+            return threads[-1] if threads else None
+        return None
+
+
+# ---- effects on conversations and replies -------------------------------------------------------------
 
 
 def _buyer_message_arrived(conversation: Conversation, store: Store, parsed: ParsedMail, received: datetime) -> None:
@@ -195,23 +353,10 @@ def _buyer_message_arrived(conversation: Conversation, store: Store, parsed: Par
         conversation.status = ConversationStatus.OPEN
 
 
-def _linked_conversation(session: Session, store: Store, parsed: ParsedMail) -> Conversation | None:
-    if parsed.related_message_id:
-        outbox = session.scalar(select(OutboxItem).where(OutboxItem.message_id == parsed.related_message_id))
-        if outbox is not None:
-            return session.get(Conversation, outbox.conversation_id)
-    if parsed.kind in _ORDER_NOTICES and parsed.order_id:
-        return session.scalar(
-            select(Conversation)
-            .where(Conversation.store_id == store.id, Conversation.order_id == parsed.order_id)
-            .order_by(Conversation.id.desc())
-            .limit(1)
-        )
-    return None
-
-
-def _mark_reply_undelivered(session: Session, parsed: ParsedMail, notice: Message) -> None:
-    outbox = session.scalar(select(OutboxItem).where(OutboxItem.message_id == parsed.related_message_id))
+def _mark_reply_undelivered(
+    session: Session, parsed: ParsedMail, replies: dict[str, OutboxItem], notice: Message
+) -> None:
+    outbox = replies.get(parsed.related_message_id) if parsed.related_message_id else None
     if outbox is None or outbox.state == OutboxState.FAILED:
         return
     before = {"state": outbox.state}

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, select, true
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Text, and_, cast, func, select, true
+from sqlalchemy.orm import Session, aliased
 
 from engine.db.base import utcnow
 from engine.db.models import Agent, Conversation, ConversationStatus, Draft, DraftStatus, Store
@@ -25,6 +26,7 @@ class QueueFilters:
     intents: tuple[str, ...] = ()
     assignee_id: int | None = None
     blocked_only: bool = False  # pending draft refused by the compliance gate
+    tag: str | None = None
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ class QueueRow:
     language: str | None
     intent: str | None
     assignee: str | None
+    claimed_by: str | None  # who is working on it right now (an unexpired claim)
+    tags: list[str]
     amazon_deadline: datetime | None
     sla: SlaState
     draft_id: int | None
@@ -56,6 +60,13 @@ def _visible(principal: Principal) -> ColumnElement[bool]:
     if principal.role == Role.ADMIN:
         return true()  # no filter at all, so counting by status can use an index alone
     return Conversation.store_id.in_(sorted(principal.store_ids) or [-1])
+
+
+def has_tag(tag: str) -> ColumnElement[bool]:
+    """Conversations carrying `tag`, on SQLite and PostgreSQL alike: the tags column is a JSON list written
+    by SQLAlchemy's serializer, so the tag appears in its text exactly as `json.dumps` spells it."""
+    spelled = json.dumps(tag).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return cast(Conversation.tags, Text).like(f"%{spelled}%", escape="\\")
 
 
 def list_queue(
@@ -86,6 +97,8 @@ def list_queue(
         conditions.append(Conversation.intent.in_(filters.intents))
     if filters.assignee_id is not None:
         conditions.append(Conversation.assignee_id == filters.assignee_id)
+    if filters.tag:
+        conditions.append(has_tag(filters.tag))
     # Filtering, counting and paging need only conversation columns (the store join always matches, the
     # outer joins add at most one row each), so they run on narrow rows; the wide join is done for one page.
     matching = select(Conversation.id).where(*conditions)
@@ -104,11 +117,13 @@ def list_queue(
         Conversation.id,
     )
     page_ids = matching.order_by(*urgency).limit(page_size).offset(max(page - 1, 0) * page_size).subquery()
+    claimer = aliased(Agent)
     ordered = (
-        select(Conversation, Store.name, Agent.display_name, Draft)
+        select(Conversation, Store.name, Agent.display_name, claimer.display_name, Draft)
         .join(page_ids, page_ids.c.id == Conversation.id)
         .join(Store, Store.id == Conversation.store_id)
         .outerjoin(Agent, Agent.id == Conversation.assignee_id)
+        .outerjoin(claimer, and_(claimer.id == Conversation.claimed_by_id, Conversation.claim_expires_at > now))
         .outerjoin(pending, pending.c.conversation_id == Conversation.id)
         .outerjoin(Draft, Draft.id == pending.c.draft_id)
         .order_by(*urgency)
@@ -125,12 +140,14 @@ def list_queue(
             language=c.language,
             intent=c.intent,
             assignee=assignee,
+            claimed_by=claimed_by,
+            tags=list(c.tags or []),
             amazon_deadline=c.amazon_deadline,
             sla=sla_state(c.amazon_deadline, now),
             draft_id=d.id if d else None,
             draft_allowed=d.allowed if d else None,
         )
-        for c, store_name, assignee, d in session.execute(ordered)
+        for c, store_name, assignee, claimed_by, d in session.execute(ordered)
     ]
     counts_query = select(Conversation.status, func.count()).where(_visible(principal)).group_by(Conversation.status)
     counts = {status: number for status, number in session.execute(counts_query)}

@@ -3,6 +3,9 @@ the active agents and the open, unassigned, classified conversations.
 
 Round-robin stays fair across runs: the last agent the system assigned is read back from the newest
 system-written `conversation.assign` audit event, so no extra state is kept.
+
+The team's rules live in the database (`team_setting`, edited by leads on the Settings page) so every app and
+worker process sees the same ones; until someone saves them, `knowledge/routing.json` supplies the defaults.
 """
 
 from __future__ import annotations
@@ -13,13 +16,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from engine.db.models import Agent, AuditEvent, Conversation, ConversationStatus
-from engine.errors import ConfigError
+from engine.db.models import Agent, AuditEvent, Conversation, ConversationStatus, TeamSetting
+from engine.errors import ConfigError, InputError
 from engine.services import audit
 from engine.taxonomy import INTENTS
+from engine.workflow.permissions import Action, Principal, require
 from engine.workflow.routing import (
     DEFAULT_PRIORITY,
     AgentProfile,
@@ -30,6 +34,7 @@ from engine.workflow.routing import (
 )
 
 ROUTING_FILE = "routing.json"
+ROUTING_SETTING = "routing_rules"  # the team_setting key
 ASSIGN_ACTION = "conversation.assign"
 DEFAULT_ROUTING_RULES = RoutingRules(intent_groups={}, priority=dict(DEFAULT_PRIORITY), language_required=True)
 # Conversations an agent still has on their plate, counted against their capacity.
@@ -48,6 +53,49 @@ def load_routing_rules(knowledge_dir: Path) -> RoutingRules:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"Cannot read the routing rules in {path}: {exc}. Fix the file or remove it.") from exc
     return routing_rules_from_dict(data, source=str(path))
+
+
+def current_routing_rules(session: Session, knowledge_dir: Path) -> RoutingRules:
+    """The rules saved on the Settings page; before anyone saved them, those in `knowledge_dir`."""
+    saved = session.get(TeamSetting, ROUTING_SETTING)
+    if saved is None:
+        return load_routing_rules(knowledge_dir)
+    return routing_rules_from_dict(saved.value, source="The saved routing rules (Settings page)")
+
+
+def routing_rules_to_dict(rules: RoutingRules) -> dict[str, Any]:
+    return {
+        "intent_groups": dict(sorted(rules.intent_groups.items())),
+        "priority": dict(sorted(rules.priority.items())),
+        "language_required": rules.language_required,
+    }
+
+
+def save_routing_rules(
+    session: Session, principal: Principal, data: Mapping[str, Any], *, knowledge_dir: Path
+) -> RoutingRules:
+    """Validate and save the team's routing rules (leads and admins), and re-prioritise the conversations
+    still waiting so the queue follows the new priorities at once. Audited with the rules before and after."""
+    require(principal, Action.MANAGE_ROUTING)
+    try:
+        rules = routing_rules_from_dict(data, source="The routing rules")
+    except ConfigError as exc:
+        raise InputError(str(exc)) from exc
+    before = routing_rules_to_dict(current_routing_rules(session, knowledge_dir))
+    after = routing_rules_to_dict(rules)
+    saved = session.get(TeamSetting, ROUTING_SETTING)
+    if saved is None:
+        session.add(TeamSetting(key=ROUTING_SETTING, value=after, updated_by_id=principal.agent_id))
+    else:
+        saved.value, saved.updated_by_id = after, principal.agent_id
+    waiting = Conversation.status.in_(_OPEN_STATUSES)
+    priority = case(dict(rules.priority), value=Conversation.intent, else_=0) if rules.priority else 0
+    session.execute(update(Conversation).where(waiting).values(priority=priority))
+    audit.record(
+        session, "routing.update", "team_setting", None, actor_id=principal.agent_id, before=before, after=after
+    )
+    session.flush()
+    return rules
 
 
 def routing_rules_from_dict(data: Any, *, source: str = "routing rules") -> RoutingRules:

@@ -1,16 +1,18 @@
 """Statistics for leads: volume, response times against Amazon's 24 h clock, per-agent work, draft quality,
 the buyer-satisfaction signal and recurring questions, with a drill-down to the conversations behind a number.
 
-Counting happens in SQL (GROUP BY) so a report over 100k conversations stays fast (`evals/bench_scale.py`
-measures it); only what SQL cannot do portably on SQLite and PostgreSQL — percentiles, edit distances — is
-finished in Python over narrow rows. Draft quality, satisfaction and recurring questions live in
-`engine.services.stats_drafts` and are re-exported here.
+Counting happens in SQL (GROUP BY, conditional counts) so a report over 100k conversations stays fast
+(`evals/bench_scale.py` measures it); percentiles are finished in Python over one number per row. What would
+need months of rows to recompute — when each buyer message was answered or cleared, how far each sent draft
+is from its draft — is recorded as it happens (`engine.services.stats_record`). Draft quality, satisfaction
+and recurring questions live in `engine.services.stats_drafts` and are re-exported here.
 Every function takes `(session, principal, *, since, until, now)` and sees only the principal's stores.
 
 Definitions:
 - A *buyer message* is an incoming message of kind `buyer_message`; the window is `since <= received < until`.
 - A buyer message is *answered* by the first reply in its conversation at or after it: an outgoing message or
   a sent outbox item. A "no response needed" before that answer removes it from the response statistics.
+  Response times are measured to the microsecond on PostgreSQL and to the millisecond on SQLite.
 - *Draft outcome*: `rejected`; `unchanged` when the sent text equals the draft (ignoring outer whitespace);
   otherwise `edited`. A draft counts in the window of its decision time.
 - *Satisfaction*: after each reply we sent, the buyer's next message is *positive* when its intent is
@@ -20,27 +22,16 @@ Definitions:
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select, union_all
+from sqlalchemy import ColumnElement, Float, Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from engine.db.models import (
-    Agent,
-    AuditEvent,
-    Conversation,
-    Draft,
-    DraftStatus,
-    Message,
-    OutboxItem,
-    OutboxState,
-    Store,
-)
+from engine.db.models import Agent, Conversation, Draft, Message, Store
 from engine.errors import InputError
 from engine.services.stats_drafts import (
     NEGATIVE_INTENTS,
@@ -52,16 +43,16 @@ from engine.services.stats_drafts import (
     Satisfaction,
     check_window,
     decided,
+    decisions,
     draft_quality,
     follow_up_signal,
-    outcome,
     recurring_questions,
     satisfaction,
     scoped,
     visible,
 )
 from engine.workflow.permissions import Principal
-from engine.workflow.sla import AMAZON_RESPONSE_WINDOW, late_response_rate, percentile
+from engine.workflow.sla import AMAZON_RESPONSE_WINDOW, percentile
 
 __all__ = [
     "DRAFT_DIMENSIONS",
@@ -94,7 +85,6 @@ __all__ = [
 LATE_RATE_WINDOWS = (7, 30, 90)
 VOLUME_DIMENSIONS = ("day", "intent", "language", "marketplace", "store")
 DRAFT_DIMENSIONS = ("template", "drafter", "rejection_reason")
-NO_RESPONSE_NEEDED_ACTION = "conversation.no_response_needed"
 
 Pair = tuple[datetime, datetime | None]
 
@@ -107,6 +97,13 @@ def _day(session: Session, column: Any) -> ColumnElement[str]:
     if session.get_bind().dialect.name == "postgresql":
         return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
     return func.date(column)
+
+
+def _seconds(session: Session, start: Any, end: Any) -> ColumnElement[Any]:
+    """`end - start` in seconds, on either backend; SQLite keeps timestamps as text and counts milliseconds."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.date_part("epoch", end - start, type_=Float)  # a double; EXTRACT's numeric is slower to sum
+    return func.round((func.julianday(end) - func.julianday(start)) * 86_400_000) / 1000.0
 
 
 def _buyer_messages(since: datetime, until: datetime) -> ColumnElement[bool]:
@@ -138,26 +135,30 @@ class Volume:
 def volume(session: Session, principal: Principal, *, since: datetime, until: datetime, now: datetime) -> Volume:
     """Buyer messages received in the window, by day, intent, language, marketplace and store."""
     check_window(since, until)
-    # One pass grouped by all five dimensions, summed per dimension here: the groups are few next to the
-    # messages, and five passes over the window's messages cost five times as much.
-    dimensions = (
-        _day(session, Message.received_at),
-        Message.intent,
-        Message.language,
-        Conversation.marketplace,
-        Store.name,
-    )
-    query = (
-        select(*dimensions, func.count(Message.id))
+    # Two passes: day, intent and language are read from a message index alone, and only marketplace and store
+    # look up each message's conversation. One pass grouped by all five would sort the window's messages on
+    # every combination, and look up the conversation while doing it.
+    in_window = (_buyer_messages(since, until), Message.conversation_id.is_not(None))
+    days, intents, languages = Counter[str](), Counter[str](), Counter[str]()
+    keys = (_day(session, Message.received_at), Message.intent, Message.language)
+    by_message = scoped(select(*keys, func.count()).where(*in_window), Message.conversation_id, principal)
+    for day, intent, language, count in session.execute(by_message.group_by(*keys)):
+        days[day] += int(count)
+        intents[intent or UNKNOWN] += int(count)
+        languages[language or UNKNOWN] += int(count)
+    marketplaces, stores = Counter[str](), Counter[str]()
+    places = (
+        select(Conversation.marketplace, Store.name, func.count())
+        .select_from(Message)
         .join(Conversation, Conversation.id == Message.conversation_id)
         .join(Store, Store.id == Conversation.store_id)
-        .where(visible(principal), _buyer_messages(since, until))
-        .group_by(*dimensions)
+        .where(visible(principal), *in_window)
+        .group_by(Conversation.marketplace, Store.name)
     )
-    tallies: list[Counter[str]] = [Counter() for _ in dimensions]
-    for *keys, count in session.execute(query):
-        for tally, key in zip(tallies, keys, strict=True):
-            tally[key or UNKNOWN] += int(count)
+    for marketplace, store, count in session.execute(places):
+        marketplaces[marketplace or UNKNOWN] += int(count)
+        stores[store or UNKNOWN] += int(count)
+    tallies = (days, intents, languages, marketplaces, stores)
     by_day, by_intent, by_language, by_marketplace, by_store = (_ranked(tally) for tally in tallies)
     return Volume(
         total=sum(by_day.values()),
@@ -171,51 +172,34 @@ def volume(session: Session, principal: Principal, *, since: datetime, until: da
 
 # --- response times ----------------------------------------------------------------------------------------
 
-_BUYER, _REPLY, _CLEARED = 0, 1, 2
+
+def _needs_response() -> ColumnElement[bool]:
+    """Not cleared ("no response needed") before its answer; `answered_at` and `cleared_at` are recorded."""
+    return or_(
+        Message.cleared_at.is_(None), and_(Message.answered_at.is_not(None), Message.cleared_at >= Message.answered_at)
+    )
+
+
+def _responses(principal: Principal, received: ColumnElement[bool], *columns: Any) -> Select[Any]:
+    """`columns` over the buyer messages that needed a response, received when `received` says."""
+    query = select(*columns).where(
+        Message.direction == "in",
+        Message.kind == "buyer_message",
+        received,
+        Message.conversation_id.is_not(None),
+        _needs_response(),
+    )
+    return scoped(query, Message.conversation_id, principal)
+
+
+def _received_in(since: datetime, until: datetime) -> ColumnElement[bool]:
+    return and_(Message.received_at >= since, Message.received_at < until)
 
 
 def response_pairs_in(session: Session, principal: Principal, since: datetime, until: datetime) -> list[Pair]:
     """(received, answered_at) for each buyer message received in the window that needs a response."""
-    # One timeline per conversation — its buyer messages in the window, and every reply (outgoing message or
-    # sent outbox item) and "no response needed" from the window's start on — read in one sorted pass: for
-    # each buyer message, the earliest reply and clearing at or after it (peers at the same instant included).
-    events = union_all(
-        select(
-            Message.conversation_id.label("conversation_id"), Message.received_at.label("at"), literal(_BUYER)
-        ).where(_buyer_messages(since, until), Message.conversation_id.is_not(None)),
-        select(Message.conversation_id, Message.received_at, literal(_REPLY)).where(
-            Message.direction == "out", Message.received_at >= since
-        ),
-        select(OutboxItem.conversation_id, OutboxItem.sent_at, literal(_REPLY)).where(
-            OutboxItem.state == OutboxState.SENT, OutboxItem.sent_at >= since
-        ),
-        select(AuditEvent.entity_id, AuditEvent.at, literal(_CLEARED)).where(
-            AuditEvent.entity == "conversation",
-            AuditEvent.action == NO_RESPONSE_NEEDED_ACTION,
-            AuditEvent.at >= since,
-        ),
-    ).subquery()
-    event = events.c[2]
-    from_here_on: dict[str, Any] = {
-        "partition_by": events.c.conversation_id,
-        "order_by": events.c.at,
-        "range_": (0, None),
-    }
-    timeline = select(
-        events.c.conversation_id,
-        event.label("event"),
-        events.c.at,
-        func.min(case((event == _REPLY, events.c.at))).over(**from_here_on).label("answered"),
-        func.min(case((event == _CLEARED, events.c.at))).over(**from_here_on).label("cleared"),
-    ).subquery()
-    # A buyer message cleared ("no response needed") before any answer needs no response: drop it here.
-    answered, cleared = timeline.c.answered, timeline.c.cleared
-    query = scoped(select(timeline.c.at, answered), timeline.c.conversation_id, principal).where(
-        timeline.c.event == _BUYER,
-        or_(cleared.is_(None), and_(answered.is_not(None), cleared >= answered)),
-    )
-    pairs: list[Pair] = [(received, answered_at) for received, answered_at in session.execute(query)]
-    return sorted(pairs, key=lambda pair: pair[0])
+    query = _responses(principal, _received_in(since, until), Message.received_at, Message.answered_at)
+    return [(received, answered) for received, answered in session.execute(query.order_by(Message.received_at))]
 
 
 def on_time_share(pairs: Sequence[Pair], now: datetime) -> float | None:
@@ -228,11 +212,6 @@ def on_time_share(pairs: Sequence[Pair], now: datetime) -> float | None:
         elif now - received > AMAZON_RESPONSE_WINDOW:
             due += 1
     return None if due == 0 else on_time / due
-
-
-def _received_after(pairs: Sequence[Pair], start: datetime) -> Sequence[Pair]:
-    """The pairs (sorted by received) received after `start`: what a late rate from `start` on can count."""
-    return pairs[bisect_right(pairs, start, key=lambda pair: pair[0]) :]
 
 
 @dataclass(frozen=True)
@@ -249,27 +228,59 @@ def response_times(
     session: Session, principal: Principal, *, since: datetime, until: datetime, now: datetime
 ) -> ResponseTimes:
     check_window(since, until)
-    recent_since = now - timedelta(days=max(LATE_RATE_WINDOWS))
-    if since <= now and recent_since <= until:
-        # The report's window and the late-rate window overlap (the usual "last 30 days"): read both at once.
-        both = response_pairs_in(session, principal, min(since, recent_since), max(until, now))
-        pairs = [pair for pair in both if since <= pair[0] < until]
-        recent = [pair for pair in both if recent_since <= pair[0] < now]
-    else:
-        pairs = response_pairs_in(session, principal, since, until)
-        recent = response_pairs_in(session, principal, recent_since, now)
-    seconds = [(answered - received).total_seconds() for received, answered in pairs if answered is not None]
+    # The rules of `on_time_share` and `engine.workflow.sla.late_response_rate`, counted in SQL: a message is
+    # due once answered by `now` or 24 h old unanswered; late when answered after 24 h, or due and unanswered.
+    response_seconds = _seconds(session, Message.received_at, Message.answered_at)
+    limit = AMAZON_RESPONSE_WINDOW.total_seconds()
+    answered_by_now = and_(Message.answered_at.is_not(None), Message.answered_at <= now)
+    overdue = and_(
+        or_(Message.answered_at.is_(None), Message.answered_at > now),
+        Message.received_at < now - AMAZON_RESPONSE_WINDOW,
+    )
+    due = or_(answered_by_now, overdue)
+    late = or_(overdue, and_(answered_by_now, response_seconds > limit))
+    on_time = and_(answered_by_now, response_seconds <= limit)
+    window = _received_in(since, until)
+    counts = _responses(
+        principal,
+        window,
+        func.count(),
+        func.count(Message.answered_at),
+        func.count().filter(due),
+        func.count().filter(on_time),
+    )
+    messages, answered, due_count, on_time_count = session.execute(counts).one()
+    answered_in_window = _responses(principal, window, response_seconds).where(Message.answered_at.is_not(None))
+    seconds = [float(value) for (value,) in session.execute(answered_in_window)]
     return ResponseTimes(
-        messages=len(pairs),
-        answered=len(seconds),
+        messages=int(messages),
+        answered=int(answered),
         median_seconds=percentile(seconds, 50),
         p90_seconds=percentile(seconds, 90),
-        sla_hit_rate=on_time_share(pairs, now),
-        late_rates={
-            days: late_response_rate(_received_after(recent, now - timedelta(days=days)), now, days)
-            for days in LATE_RATE_WINDOWS
-        },
+        sla_hit_rate=None if due_count == 0 else on_time_count / due_count,
+        late_rates=_late_rates(session, principal, now, due, late),
     )
+
+
+def _late_rates(
+    session: Session, principal: Principal, now: datetime, due: ColumnElement[bool], late: ColumnElement[bool]
+) -> dict[int, float | None]:
+    """Seller Central's late-response rate over the messages received in (now - days, now), for each window.
+
+    Counted per stretch between two window starts, from the newest back, and added up: each message is tested
+    once rather than once per window."""
+    rates: dict[int, float | None] = {}
+    counted = late_count = 0
+    stretch_end = Message.received_at < now
+    for days in sorted(LATE_RATE_WINDOWS):
+        start = now - timedelta(days=days)
+        stretch = and_(Message.received_at > start, stretch_end)
+        query = _responses(principal, stretch, func.count().filter(due), func.count().filter(late))
+        stretch_counted, stretch_late = session.execute(query).one()
+        counted, late_count = counted + stretch_counted, late_count + stretch_late
+        rates[days] = None if counted == 0 else late_count / counted
+        stretch_end = Message.received_at <= start
+    return rates
 
 
 # --- agents ------------------------------------------------------------------------------------------------
@@ -289,30 +300,27 @@ def agents(
     session: Session, principal: Principal, *, since: datetime, until: datetime, now: datetime
 ) -> list[AgentRow]:
     check_window(since, until)
-    kind_of = outcome()
-    tallied = select(Draft.decided_by_id, Agent.display_name, kind_of, func.count(Draft.id))
-    counts = session.execute(
-        scoped(tallied, Draft.conversation_id, principal)
-        .join(Agent, Agent.id == Draft.decided_by_id)
-        .where(decided(since, until))
-        .group_by(Draft.decided_by_id, Agent.display_name, kind_of)
-    )
-    names: dict[int, str] = {}
+    decided_by = decisions(session, principal, since, until, Draft.decided_by_id)
     tally: dict[int, Counter[str]] = defaultdict(Counter)
-    for agent_id, name, kind, count in counts:
-        if agent_id is None:
-            continue
-        names[agent_id] = name
-        tally[agent_id][kind] += int(count)
+    for (agent_id,), kind, count, _ in decided_by.tallies:
+        if agent_id is not None:
+            tally[agent_id][kind] += count
+    names = {
+        agent_id: name
+        for agent_id, name in session.execute(
+            select(Agent.id, Agent.display_name).where(Agent.id.in_(sorted(tally) or [-1]))
+        )
+    }
     durations: dict[int, list[float]] = defaultdict(list)
+    response_seconds = _seconds(session, Message.received_at, Draft.decided_at)
     timing = session.execute(
-        scoped(select(Draft.decided_by_id, Message.received_at, Draft.decided_at), Draft.conversation_id, principal)
+        scoped(select(Draft.decided_by_id, response_seconds), Draft.conversation_id, principal)
         .join(Message, Message.id == Draft.message_id)
-        .where(decided(since, until), Draft.status != DraftStatus.REJECTED)
+        .where(Draft.decided_at >= since, Draft.decided_at < until, decided_by.sent)
     )
-    for agent_id, received, decided_at in timing:
-        if agent_id is not None and decided_at is not None:
-            durations[agent_id].append((decided_at - received).total_seconds())
+    for agent_id, seconds in timing:
+        if agent_id is not None:
+            durations[agent_id].append(float(seconds))
     rows = [
         AgentRow(
             agent_id=agent_id,

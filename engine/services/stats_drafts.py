@@ -4,22 +4,39 @@ statistics query shares. Definitions are in `engine.services.stats`, which re-ex
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ColumnElement,
+    Select,
+    String,
+    Text,
+    and_,
+    case,
+    cast,
+    column,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.orm import Session, aliased
 
 from engine.db.models import Conversation, Draft, DraftStatus, KnowledgeItem, Message, OutboxItem, OutboxState
 from engine.errors import InputError
+from engine.services.stats_record import sent_edit_distance
 from engine.workflow.permissions import Action, Principal, Role, require
-from engine.workflow.textdiff import normalized_edit_distance
 
 UNKNOWN = "unknown"
 POSITIVE_INTENTS = frozenset({"no_response_needed"})
 NEGATIVE_INTENTS = frozenset({"complaint_feedback"})
+_NO_INTENT = ""
+_UNRECORDED = "unrecorded"
 
 SelectT = TypeVar("SelectT", bound=Select[*tuple[Any, ...]])
 
@@ -50,20 +67,60 @@ def scoped(query: SelectT, conversation_id: Any, principal: Principal) -> Select
     return query.join(Conversation, Conversation.id == conversation_id).where(visible(principal))
 
 
-def outcome() -> ColumnElement[str]:
-    return case(
-        (Draft.status == DraftStatus.REJECTED, literal("rejected")),
-        (func.trim(Draft.final_text) == func.trim(Draft.text), literal("unchanged")),
-        else_=literal("edited"),
-    )
-
-
 def decided(since: datetime, until: datetime) -> ColumnElement[bool]:
     return and_(
         Draft.decided_at >= since,
         Draft.decided_at < until,
         or_(Draft.status == DraftStatus.REJECTED, Draft.final_text.is_not(None)),
     )
+
+
+@dataclass(frozen=True)
+class Decisions:
+    """Drafts decided in a window, tallied by some of their columns: (values, outcome, drafts, summed edit
+    distance) per group. `sent` selects the sent ones among them, for queries of their own."""
+
+    tallies: list[tuple[tuple[Any, ...], str, int, float]]
+    sent: ColumnElement[bool]
+
+
+def decisions(session: Session, principal: Principal, since: datetime, until: datetime, *columns: Any) -> Decisions:
+    """The drafts decided in the window by `columns`, each rejected, unchanged or edited.
+
+    Read from the recorded edit distance (0 = unchanged) and the `ix_draft_decisions` index alone; drafts sent
+    without a recorded distance (written by other means than `engine.send.outbox`) are compared here."""
+    kind_of = case(
+        (Draft.status == DraftStatus.REJECTED, literal("rejected")),
+        (Draft.edit_distance == 0, literal("unchanged")),
+        (Draft.edit_distance.is_not(None), literal("edited")),
+        else_=literal(_UNRECORDED),  # not sent (not decided), or sent without a recorded distance
+    )
+    grouped = session.execute(
+        scoped(select(*columns, kind_of, func.count(), func.sum(Draft.edit_distance)), Draft.conversation_id, principal)
+        .where(Draft.decided_at >= since, Draft.decided_at < until)
+        .group_by(*columns, kind_of)
+    )
+    tallies: list[tuple[tuple[Any, ...], str, int, float]] = []
+    unrecorded = False
+    for *values, kind, count, distances in grouped:
+        if kind == _UNRECORDED:
+            unrecorded = True
+        else:
+            sent_distance = 0.0 if kind == "rejected" else float(distances or 0.0)
+            tallies.append((tuple(values), kind, int(count), sent_distance))
+    if not unrecorded:
+        return Decisions(tallies, and_(Draft.status != DraftStatus.REJECTED, Draft.edit_distance.is_not(None)))
+    sent_unrecorded = and_(
+        Draft.status != DraftStatus.REJECTED, Draft.edit_distance.is_(None), Draft.final_text.is_not(None)
+    )
+    for *values, drafted, sent in session.execute(
+        scoped(select(*columns, Draft.text, Draft.final_text), Draft.conversation_id, principal).where(
+            Draft.decided_at >= since, Draft.decided_at < until, sent_unrecorded
+        )
+    ):
+        distance = sent_edit_distance(drafted, sent)
+        tallies.append((tuple(values), "unchanged" if distance == 0 else "edited", 1, distance))
+    return Decisions(tallies, and_(Draft.status != DraftStatus.REJECTED, Draft.final_text.is_not(None)))
 
 
 # --- draft quality -----------------------------------------------------------------------------------------
@@ -115,35 +172,18 @@ def draft_quality(
     session: Session, principal: Principal, *, since: datetime, until: datetime, now: datetime
 ) -> DraftQuality:
     check_window(since, until)
-    kind_of = outcome()
-    columns = list(_QUALITY_DIMENSIONS.values())
-    grouped = session.execute(
-        scoped(select(*columns, kind_of, func.count(Draft.id)), Draft.conversation_id, principal)
-        .where(decided(since, until))
-        .group_by(*columns, kind_of)
-    )
     tables: dict[str, dict[str, Acceptance]] = {name: {} for name in _QUALITY_DIMENSIONS}
     overall = Acceptance("all")
-
-    def rows_for(values: Sequence[str | None]) -> list[Acceptance]:
-        found = [overall]
+    for values, kind, count, distances in decisions(
+        session, principal, since, until, *_QUALITY_DIMENSIONS.values()
+    ).tallies:
+        rows = [overall]
         for name, value in zip(_QUALITY_DIMENSIONS, values, strict=True):
             key = value or UNKNOWN
-            found.append(tables[name].setdefault(key, Acceptance(key)))
-        return found
-
-    for *values, kind, count in grouped:
-        for row in rows_for(values):
-            setattr(row, kind, getattr(row, kind) + int(count))
-    edited = session.execute(
-        scoped(select(*columns, Draft.text, Draft.final_text), Draft.conversation_id, principal).where(
-            decided(since, until), kind_of == "edited"
-        )
-    )
-    for *values, drafted, sent in edited:
-        distance = normalized_edit_distance(drafted.strip(), (sent or "").strip())
-        for row in rows_for(values):
-            row.edit_distance_sum += distance
+            rows.append(tables[name].setdefault(key, Acceptance(key)))
+        for row in rows:
+            setattr(row, kind, getattr(row, kind) + count)
+            row.edit_distance_sum += distances
     reason = func.lower(func.trim(Draft.reject_reason))
     reasons = session.execute(
         scoped(select(reason, func.count(Draft.id)), Draft.conversation_id, principal)
@@ -204,8 +244,10 @@ def satisfaction(
 ) -> Satisfaction:
     check_window(since, until)
     following = aliased(Message)
-    next_id = (
-        select(following.id)
+    # The intent of the buyer's next message, read in the same index lookup that finds it; "" stands for a next
+    # message without an intent, so NULL is left to mean "no next message".
+    next_intent = (
+        select(func.coalesce(following.intent, literal(_NO_INTENT)))
         .where(
             following.conversation_id == OutboxItem.conversation_id,
             following.direction == "in",
@@ -216,23 +258,26 @@ def satisfaction(
         .limit(1)
         .scalar_subquery()
     )
-    follow = aliased(Message)
-    query = select(Draft.intent, follow.intent, follow.id.is_not(None), func.count(OutboxItem.id)).join(
-        Draft, Draft.id == OutboxItem.draft_id
+    sent = (
+        select(Draft.intent.label("answered"), next_intent.label("following"))
+        .select_from(OutboxItem)
+        .join(Draft, Draft.id == OutboxItem.draft_id)
+        .where(OutboxItem.state == OutboxState.SENT, OutboxItem.sent_at >= since, OutboxItem.sent_at < until)
+    )
+    # Materialised on PostgreSQL: inlined, the next-message lookup lands in the grouping key, is costed twice
+    # and sets off JIT compilation that takes longer than the query.
+    replies = (
+        scoped(sent, OutboxItem.conversation_id, principal)
+        .cte("replies")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
     )
     grouped = session.execute(
-        scoped(query, OutboxItem.conversation_id, principal)
-        .outerjoin(follow, follow.id == next_id)
-        .where(
-            OutboxItem.state == OutboxState.SENT,
-            OutboxItem.sent_at >= since,
-            OutboxItem.sent_at < until,
-        )
-        .group_by(Draft.intent, follow.intent, follow.id.is_not(None))
+        select(replies.c.answered, replies.c.following, func.count()).group_by(replies.c.answered, replies.c.following)
     )
     tally: Counter[str] = Counter()
-    for answered_intent, next_intent, has_next, count in grouped:
-        tally[follow_up_signal(answered_intent, next_intent, bool(has_next))] += int(count)
+    for answered_intent, following_intent, count in grouped:
+        has_next = following_intent is not None
+        tally[follow_up_signal(answered_intent, following_intent or None, has_next)] += int(count)
     return Satisfaction(
         replies=sum(tally.values()),
         positive=tally["positive"],
@@ -259,16 +304,19 @@ def recurring_questions(
 ) -> list[RecurringQuestion]:
     """The past answers drafts drew on most often: the questions buyers keep asking."""
     check_window(since, until)
-    cited: Counter[int] = Counter()
-    for (sources,) in session.execute(
-        scoped(select(Draft.sources), Draft.conversation_id, principal).where(
-            Draft.created_at >= since, Draft.created_at < until
+    # Unpacked from each draft's `sources` (a JSON list) in SQL: the page needs ten ids, not every list.
+    source, is_knowledge, knowledge_id = _sources(session)
+    knowledge_id = knowledge_id.label("knowledge_id")
+    cited = (
+        scoped(
+            select(knowledge_id, func.count()).select_from(Draft).join(source, true()), Draft.conversation_id, principal
         )
-    ):
-        for source in sources or []:
-            if source.get("kind") == "knowledge" and isinstance(source.get("id"), int):
-                cited[source["id"]] += 1
-    top = cited.most_common(limit)
+        .where(Draft.created_at >= since, Draft.created_at < until, is_knowledge)
+        .group_by(knowledge_id)
+        .order_by(func.count().desc(), knowledge_id)
+        .limit(limit)
+    )
+    top = [(int(k), int(count)) for k, count in session.execute(cited)]
     items = {
         item.id: item
         for item in session.scalars(select(KnowledgeItem).where(KnowledgeItem.id.in_([k for k, _ in top] or [-1])))
@@ -278,3 +326,31 @@ def recurring_questions(
         for k, count in top
         if k in items
     ]
+
+
+def _sources(session: Session) -> tuple[Any, ColumnElement[bool], ColumnElement[Any]]:
+    """The elements of `Draft.sources` as a table to join, whether an element cites a knowledge item (kind
+    "knowledge" and an integer id), and that id; in each backend's JSON functions."""
+    if session.get_bind().dialect.name == "postgresql":
+        # A JSON value that is not a list (none is written, but a crash here would take the page down) has no
+        # elements rather than raising; each element is read into (kind, id) once.
+        sources = case((func.json_typeof(Draft.sources) == "array", Draft.sources))
+        element = (
+            func.json_to_recordset(sources)
+            .table_valued(column("kind", String), column("id", JSON))
+            .render_derived(with_types=True)
+        )
+        knowledge_id = cast(element.c.id, Text)
+        is_knowledge = and_(
+            element.c.kind == "knowledge",
+            func.json_typeof(element.c.id) == "number",
+            knowledge_id.op("~")("^-?[0-9]+$"),
+        )
+        return element, is_knowledge, cast(knowledge_id, BigInteger)
+    element = func.json_each(Draft.sources).table_valued("value", "type")
+    is_knowledge = and_(
+        element.c.type == "object",
+        func.json_extract(element.c.value, "$.kind") == "knowledge",
+        func.json_type(element.c.value, "$.id") == "integer",
+    )
+    return element, is_knowledge, func.json_extract(element.c.value, "$.id")

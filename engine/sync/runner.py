@@ -4,7 +4,7 @@ Each batch is one transaction that stores the mails AND moves the mailbox's high
 (`last_uid`), so a process killed at any moment leaves either the whole batch or none of it. On
 PostgreSQL the mailbox row is locked for the batch (`FOR UPDATE SKIP LOCKED`): a second worker on
 the same mailbox skips it instead of fetching the same UIDs. A changed UIDVALIDITY (the folder was
-recreated) resets the mark and re-scans; `store_mail` deduplicates by Message-ID. Every run leaves a
+recreated) resets the mark and re-scans; `store_mails` deduplicates by Message-ID. Every run leaves a
 `SyncRun`; every failure a coded error that tells the user what to do. One mailbox failing never
 stops the others.
 """
@@ -27,7 +27,7 @@ from engine.db.base import utcnow
 from engine.db.models import Mailbox, Message, RawMail, Store, SyncRun
 from engine.db.session import Database
 from engine.errors import ConfigError, InputError, MailboxError
-from engine.services.inbox import UNPARSED, StoredMail, store_mail
+from engine.services.inbox import UNPARSED, IncomingMail, StoredMail, store_mail, store_mails
 from engine.settings import Settings
 from engine.sync.imap import FetchedMail, FolderState, ImapConfig, ImapSource, MessageSource
 
@@ -167,18 +167,31 @@ def _keep_unparsed(
     return StoredMail("unparsed", row.id, UNPARSED, reason=reason)
 
 
-def _store_fetched(session: Session, store: Store, mailbox: Mailbox, mail: FetchedMail) -> StoredMail:
-    source = f"imap:{mailbox.name}:{mailbox.uidvalidity}:{mail.uid}"
+def _source(mailbox: Mailbox, mail: FetchedMail) -> str:
+    return f"imap:{mailbox.name}:{mailbox.uidvalidity}:{mail.uid}"
+
+
+def _store_fetched(session: Session, store: Store, mailbox: Mailbox, mails: list[FetchedMail]) -> list[StoredMail]:
+    """Store a fetched batch; when storing crashes (a parser bug), store its mails one by one instead, so
+    only the mail that crashes it is kept raw, as `unparsed`."""
+    incoming = [IncomingMail(mail.raw, _source(mailbox, mail), mailbox.id) for mail in mails]
     try:
-        # No savepoint of our own per mail: it would cost two round trips per mail (a third of the time on
-        # PostgreSQL). `store_mail` writes through savepoints of its own.
-        return store_mail(session, store, mail.raw, source=source, mailbox_id=mailbox.id)
+        return store_mails(session, store, incoming)  # a crash leaves nothing of the batch behind
     except (SQLAlchemyError, MemoryError):
         raise  # database trouble: the batch rolls back whole and the next run repeats it
+    except Exception:
+        log.warning("storing a batch of mailbox %s crashed; storing its mails one by one", mailbox.name)
+    return [_store_one(session, store, mailbox, mail) for mail in mails]
+
+
+def _store_one(session: Session, store: Store, mailbox: Mailbox, mail: FetchedMail) -> StoredMail:
+    source = _source(mailbox, mail)
+    try:
+        return store_mail(session, store, mail.raw, source=source, mailbox_id=mailbox.id)
+    except (SQLAlchemyError, MemoryError):
+        raise
     except Exception as exc:
         log.exception("storing UID %s of mailbox %s failed; keeping it raw", mail.uid, mailbox.name)
-        for pending in list(session.new):  # whatever the crashed call had added but not yet written
-            session.expunge(pending)
         try:
             with session.begin_nested():
                 return _keep_unparsed(session, store, mail, source, mailbox.id, f"parser crashed: {exc}")
@@ -248,8 +261,8 @@ def _sync_batch(
         if not todo:
             return counts, mailbox.last_uid
         store = session.get_one(Store, mailbox.store_id)
-        for mail in source.fetch(todo):
-            stored = _store_fetched(session, store, mailbox, mail)
+        mails = source.fetch(todo)
+        for mail, stored in zip(mails, _store_fetched(session, store, mailbox, mails), strict=True):
             counts.fetched += 1
             if stored.status == "new":
                 counts.new += 1
@@ -345,8 +358,8 @@ def sync_mailbox(
 ) -> SyncSummary:
     """Fetch and store the mailbox's new mail. Mailbox trouble is recorded and returned, never raised.
 
-    `on_mail` runs inside the batch transaction after each stored mail, `on_batch` after each commit
-    (with the new `last_uid`): progress reporting, and fault tests.
+    `on_mail` runs inside the batch transaction, once per mail once the batch is stored; `on_batch` after
+    each commit (with the new `last_uid`): progress reporting, and fault tests.
     """
     summary = SyncSummary(mailbox_id=mailbox_id)
     plan = _begin(db, mailbox_id, settings, summary)

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from engine.services.accounts import list_agents
-from engine.services.conversations import get_conversation
+from engine.services.conversations import get_conversation, recent_tags
 from engine.services.curation import KnowledgeView, knowledge_sources
 from engine.workflow.permissions import Principal
 
@@ -86,6 +86,8 @@ class ConversationSnap:
     agents: list[tuple[int, str]] = field(default_factory=list)  # who it can be assigned to
     order_context: dict[str, Any] | None = None  # from SP-API, when connected
     order_context_status: str | None = None  # "ok", "not connected" or why it failed
+    tags: list[str] = field(default_factory=list)
+    known_tags: list[str] = field(default_factory=list)  # the team's recent tags, offered as suggestions
 
 
 def _draft(d: Any) -> DraftSnap:
@@ -156,4 +158,6 @@ def conversation_snapshot(session: Session, principal: Principal, conversation_i
         outbox=[OutboxSnap(o.id, o.draft_id, o.state, o.attempts, o.last_error, o.sent_at) for o in view.outbox],
         sources=knowledge_sources(session, principal, current.knowledge_ids) if current else [],
         agents=[(a.id, a.display_name) for a in agents],
+        tags=list(c.tags or []),
+        known_tags=recent_tags(session),
     )

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from engine.errors import ReplyDeskError
 from engine.services.accounts import SignedIn, signed_in
+from engine.ui import auth
 from engine.ui.container import AppServices
 from engine.ui.i18n import t
 
@@ -17,6 +18,7 @@ AGENT_ID = "agent_id"
 LANGUAGE = "ui_language"
 CONVERSATION = "conversation_id"
 FLASH = "flash"
+SSO_REFUSAL = "sso_refusal"  # why this browser's single sign-on identity was refused
 
 
 def language() -> str:
@@ -34,10 +36,17 @@ def sign_in(agent_id: int, ui_language: str) -> None:
     st.session_state[LANGUAGE] = ui_language
 
 
-def sign_out() -> None:
+def sign_out() -> bool:
+    """Forget the signed-in agent. True when the browser is now on its way through the single sign-on logout
+    (which reloads the app by itself): the caller must not rerun, or the logout redirect could be lost."""
     for key in list(st.session_state.keys()):
         if key != LANGUAGE:
             del st.session_state[key]
+    sso = auth.single_sign_on()
+    if sso.identity() is None:
+        return False
+    sso.log_out()  # else the provider's identity would sign this browser straight back in
+    return True
 
 
 def current_user(app: AppServices) -> SignedIn | None:

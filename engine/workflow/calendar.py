@@ -87,6 +87,20 @@ class BusinessCalendar:
             raise ConfigError("Business calendar 'holidays' must be a list of dates like '2026-12-25'.")
         return cls(timezone=timezone, hours=hours, holidays=frozenset(_parse_date(d) for d in raw_holidays))
 
+    def to_dict(self) -> dict[str, Any]:
+        """The config form `from_dict` reads, with weekdays by name, in week order."""
+        return {
+            "timezone": self.timezone,
+            "hours": {
+                WEEKDAY_NAMES[day]: [
+                    opens.strftime("%H:%M"),
+                    "24:00" if closes == END_OF_DAY else closes.strftime("%H:%M"),
+                ]
+                for day, (opens, closes) in sorted(self.hours.items())
+            },
+            "holidays": sorted(day.isoformat() for day in self.holidays),
+        }
+
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
@@ -162,6 +176,10 @@ class BusinessCalendar:
                 closed_in_a_row = 0
                 yield window
             day += timedelta(days=1)
+
+
+def _clock(value: time) -> str:
+    return value.strftime("%H:%M")
 
 
 def _parse_weekday(key: object) -> int:
