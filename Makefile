@@ -40,6 +40,7 @@ postgres:
 
 test: $(STAMP) system-deps postgres
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 	# The eval gate: a change that makes intents, language ID, retrieval, compliance or drafts worse fails here.

@@ -23,10 +23,7 @@ if not runs:
     st.stop()
 
 st.dataframe(
-    [
-        {"run": r.path.name, "suite": r.suite, "profile": r.profile, "gate": r.gate, "metrics": r.metrics}
-        for r in runs
-    ],
+    [{"run": r.path.name, "suite": r.suite, "profile": r.profile, "gate": r.gate, "metrics": r.metrics} for r in runs],
     hide_index=True,
 )
 labels = [r.label for r in runs]

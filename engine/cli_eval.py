@@ -26,9 +26,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     if args.judge:
         config = JudgeConfig.from_env()
         if config is None:
-            raise InputError(
-                "--judge needs REPLYDESK_JUDGE_MODEL (and a key or base URL); set them or drop --judge."
-            )
+            raise InputError("--judge needs REPLYDESK_JUDGE_MODEL (and a key or base URL); set them or drop --judge.")
         judge = Judge.from_config(config)
     context = EvalContext(
         settings=settings,
@@ -97,9 +95,7 @@ def _export_golden(args: argparse.Namespace, settings: Settings) -> int:
     from evals.golden import golden_cases
 
     if args.out is None:
-        raise InputError(
-            "export-golden needs --out FILE (JSON Lines), e.g. --out evals/datasets/golden.jsonl."
-        )
+        raise InputError("export-golden needs --out FILE (JSON Lines), e.g. --out evals/datasets/golden.jsonl.")
     db = Database(settings.resolved_database_url)
     db.check_migrated()
     with db.transaction() as session:
@@ -121,27 +117,17 @@ def register(add: Callable[[str, Any, str], argparse.ArgumentParser]) -> None:
         "exports approved and edited replies as eval cases",
     )
     command.add_argument("suite", choices=(*suites, EXPORT_GOLDEN), help="suite to run, or export-golden")
-    command.add_argument(
-        "--data", type=Path, help="run the suite on this JSON Lines file instead of its own sets"
-    )
-    command.add_argument(
-        "--fast", action="store_true", help="deterministic samples (the gated run in make test)"
-    )
-    command.add_argument(
-        "--baseline", type=Path, help="baseline to compare with (default evals/baseline.json)"
-    )
+    command.add_argument("--data", type=Path, help="run the suite on this JSON Lines file instead of its own sets")
+    command.add_argument("--fast", action="store_true", help="deterministic samples (the gated run in make test)")
+    command.add_argument("--baseline", type=Path, help="baseline to compare with (default evals/baseline.json)")
     command.add_argument(
         "--fail-on-regression",
         action="store_true",
         help="exit 1 when a tracked metric drops beyond tolerance",
     )
-    command.add_argument(
-        "--update-baseline", action="store_true", help="write this run's numbers as the baseline"
-    )
+    command.add_argument("--update-baseline", action="store_true", help="write this run's numbers as the baseline")
     command.add_argument("--out", type=Path, help="report folder (export-golden: the output file)")
     command.add_argument("--seed", type=int, default=13, help="sampling seed (default 13)")
-    command.add_argument(
-        "--judge", action="store_true", help="score drafts with the LLM judge (REPLYDESK_JUDGE_*)"
-    )
+    command.add_argument("--judge", action="store_true", help="score drafts with the LLM judge (REPLYDESK_JUDGE_*)")
     command.add_argument("--limit", type=int, help="export-golden: at most this many cases")
     command.add_argument("--quiet", action="store_true", help="no progress lines on stderr")

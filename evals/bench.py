@@ -59,9 +59,7 @@ def bench_classify(components: Any, texts: Sequence[str], rounds: int = 3) -> di
     encode = classify = 0.0
     for _ in range(rounds):
         encode = max(encode, _rate(len(texts), lambda: components.embedder.embed(list(texts))))
-        classify = max(
-            classify, _rate(len(texts), lambda: components.analyze_many(list(texts), [None] * len(texts)))
-        )
+        classify = max(classify, _rate(len(texts), lambda: components.analyze_many(list(texts), [None] * len(texts))))
     return {"encode_per_s": encode, "classify_per_s": classify, "ratio": classify / encode}
 
 
@@ -182,17 +180,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     )
     print("compliance …", file=sys.stderr)
-    rows.append(
-        ("Compliance check", f"{bench_compliance(texts[:500]):.2f} ms median", "per reply, all rules")
-    )
+    rows.append(("Compliance check", f"{bench_compliance(texts[:500]):.2f} ms median", "per reply, all rules"))
     print(f"retrieval over {INDEX_SIZE:,} answers …", file=sys.stderr)
     retrieval = bench_retrieval(components.embedder, texts[:QUERIES])
     rows.append(
         (
             f"Retrieval top-5 over {INDEX_SIZE:,} past answers",
             f"{retrieval['median_ms']:.1f} ms median",
-            f"p95 {retrieval['p95_ms']:.1f} ms, query encoding included; "
-            f"index built in {retrieval['build_s']:.1f} s",
+            f"p95 {retrieval['p95_ms']:.1f} ms, query encoding included; index built in {retrieval['build_s']:.1f} s",
         )
     )
     print("drafts …", file=sys.stderr)

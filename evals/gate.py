@@ -147,9 +147,7 @@ def load_baseline(path: Path = BASELINE_PATH) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise InputError(f"{path} is not valid JSON ({exc.msg}); restore it from version control.") from None
     if not isinstance(data, dict) or data.get("format") != BASELINE_FORMAT:
-        raise InputError(
-            f"{path} is not a format-{BASELINE_FORMAT} baseline; refresh it (see evals/gate.py)."
-        )
+        raise InputError(f"{path} is not a format-{BASELINE_FORMAT} baseline; refresh it (see evals/gate.py).")
     return data
 
 
@@ -163,9 +161,7 @@ def _ran_suites(run: Mapping[str, Any]) -> tuple[set[str], dict[str, str]]:
     return ran, skipped
 
 
-def compare(
-    run: Mapping[str, Any], baseline: Mapping[str, Any], baseline_name: str = "baseline"
-) -> GateResult:
+def compare(run: Mapping[str, Any], baseline: Mapping[str, Any], baseline_name: str = "baseline") -> GateResult:
     """Check every tracked baseline metric of the suites this run covered."""
     profile = str(run.get("profile"))
     result = GateResult(profile=profile, baseline=baseline_name)
@@ -189,9 +185,7 @@ def compare(
     for name, digest in entry.get("datasets", {}).items():
         current = _dataset_hashes(run).get(name)
         if current and current != digest:
-            result.notes.append(
-                f"data set {name} changed since the baseline (sha256 {digest[:12]} → {current[:12]})"
-            )
+            result.notes.append(f"data set {name} changed since the baseline (sha256 {digest[:12]} → {current[:12]})")
     return result
 
 

@@ -99,17 +99,13 @@ def judge_messages(case: Mapping[str, Any], draft: str) -> list[dict[str, str]]:
     ]
 
 
-def agreement(
-    judge: Sequence[Mapping[str, int]], human: Sequence[Mapping[str, int]]
-) -> dict[str, dict[str, float]]:
+def agreement(judge: Sequence[Mapping[str, int]], human: Sequence[Mapping[str, int]]) -> dict[str, dict[str, float]]:
     """Per criterion over pairs where both scored it: exact agreement, agreement within one point, and
     quadratic-weighted Cohen's kappa (1 = perfect, 0 = chance)."""
     table: dict[str, dict[str, float]] = {}
     for criterion in CRITERIA:
         pairs = [
-            (j[criterion], h[criterion])
-            for j, h in zip(judge, human, strict=True)
-            if criterion in j and criterion in h
+            (j[criterion], h[criterion]) for j, h in zip(judge, human, strict=True) if criterion in j and criterion in h
         ]
         if not pairs:
             continue

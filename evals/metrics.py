@@ -40,17 +40,13 @@ def accuracy(truth: Sequence[Hashable], predicted: Sequence[Hashable]) -> float:
     return _ratio(sum(1 for t, p in zip(truth, predicted, strict=True) if t == p), len(truth))
 
 
-def label_order(
-    truth: Iterable[str], predicted: Iterable[str] = (), preferred: Sequence[str] = ()
-) -> list[str]:
+def label_order(truth: Iterable[str], predicted: Iterable[str] = (), preferred: Sequence[str] = ()) -> list[str]:
     """Labels seen in either list: those in `preferred` first (in that order), then the rest sorted."""
     seen = set(truth) | set(predicted)
     return [label for label in preferred if label in seen] + sorted(seen - set(preferred))
 
 
-def per_class(
-    truth: Sequence[str], predicted: Sequence[str], labels: Sequence[str]
-) -> dict[str, dict[str, float]]:
+def per_class(truth: Sequence[str], predicted: Sequence[str], labels: Sequence[str]) -> dict[str, dict[str, float]]:
     """Precision, recall, F1 and support for each label (0 where undefined)."""
     _same_length(truth, predicted)
     pairs = Counter(zip(truth, predicted, strict=True))
@@ -75,9 +71,7 @@ def macro_f1(truth: Sequence[str], predicted: Sequence[str], labels: Sequence[st
     return sum(row["f1"] for row in table.values()) / len(chosen)
 
 
-def confusion_matrix(
-    truth: Sequence[str], predicted: Sequence[str], labels: Sequence[str]
-) -> list[list[int]]:
+def confusion_matrix(truth: Sequence[str], predicted: Sequence[str], labels: Sequence[str]) -> list[list[int]]:
     """Rows are gold labels, columns predictions, in `labels` order; pairs outside `labels` are ignored."""
     _same_length(truth, predicted)
     position = {label: i for i, label in enumerate(labels)}
@@ -106,9 +100,7 @@ class ReliabilityBin:
         }
 
 
-def reliability_bins(
-    confidences: Sequence[float], correct: Sequence[bool], bins: int = 10
-) -> list[ReliabilityBin]:
+def reliability_bins(confidences: Sequence[float], correct: Sequence[bool], bins: int = 10) -> list[ReliabilityBin]:
     """Equal-width bins over [0, 1]; a confidence of exactly 1 falls in the last bin."""
     _same_length(confidences, correct)
     grouped: dict[int, list[tuple[float, bool]]] = defaultdict(list)
@@ -130,9 +122,7 @@ def reliability_bins(
     return result
 
 
-def expected_calibration_error(
-    confidences: Sequence[float], correct: Sequence[bool], bins: int = 10
-) -> float:
+def expected_calibration_error(confidences: Sequence[float], correct: Sequence[bool], bins: int = 10) -> float:
     """Count-weighted mean gap between confidence and accuracy over the reliability bins."""
     table = reliability_bins(confidences, correct, bins)
     total = sum(b.count for b in table)
@@ -265,9 +255,7 @@ def missing_facts(text: str, facts: Sequence[str]) -> list[str]:
     return [fact for fact in facts if _folded(fact) not in haystack]
 
 
-def semantic_similarity(
-    embedder: Embedder, candidates: Sequence[str], references: Sequence[str]
-) -> list[float]:
+def semantic_similarity(embedder: Embedder, candidates: Sequence[str], references: Sequence[str]) -> list[float]:
     """Cosine similarity of each candidate with its reference (embeddings are L2-normalised); 0 for empty."""
     _same_length(candidates, references)
     if not candidates:
@@ -276,8 +264,7 @@ def semantic_similarity(
     left, right = vectors[: len(candidates)], vectors[len(candidates) :]
     cosines = np.sum(left * right, axis=1)
     return [
-        float(c) if a.strip() and b.strip() else 0.0
-        for c, a, b in zip(cosines, candidates, references, strict=True)
+        float(c) if a.strip() and b.strip() else 0.0 for c, a, b in zip(cosines, candidates, references, strict=True)
     ]
 
 

@@ -123,9 +123,7 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise InputError(
-                f"{path}:{number} is not valid JSON ({exc.msg}); fix or remove the line."
-            ) from None
+            raise InputError(f"{path}:{number} is not valid JSON ({exc.msg}); fix or remove the line.") from None
         if not isinstance(record, dict) or "text" not in record:
             raise InputError(f"{path}:{number} must be a JSON object with at least 'text'; fix the line.")
         record.setdefault("id", f"{path.stem}-{number}")
@@ -136,9 +134,7 @@ def prepare(out_dir: Path = DATASETS_DIR, shared: Path | None = None) -> dict[st
     """Write both derived sets into `out_dir`; returns the row count per file."""
     shared = shared or require_shared_dir()
     return {
-        BITEXT_HELDOUT: write_jsonl(
-            out_dir / BITEXT_HELDOUT, bitext_heldout_records(load_bitext_rows(shared))
-        ),
+        BITEXT_HELDOUT: write_jsonl(out_dir / BITEXT_HELDOUT, bitext_heldout_records(load_bitext_rows(shared))),
         PRODUCT_QA: write_jsonl(out_dir / PRODUCT_QA, product_qa_records(shared)),
     }
 

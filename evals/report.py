@@ -96,9 +96,7 @@ def svg_confusion(labels: Sequence[str], matrix: Sequence[Sequence[int]]) -> str
         y = margin + i * _CELL + _CELL / 2 + 4
         parts.append(f'<text x="{margin - 4}" y="{y}" text-anchor="end">{_esc(label)}</text>')
         x = margin + i * _CELL + _CELL / 2
-        parts.append(
-            f'<text x="{x}" y="{margin - 4}" transform="rotate(-60 {x} {margin - 4})">{_esc(label)}</text>'
-        )
+        parts.append(f'<text x="{x}" y="{margin - 4}" transform="rotate(-60 {x} {margin - 4})">{_esc(label)}</text>')
     for i, row in enumerate(matrix):
         total = sum(row) or 1
         for j, count in enumerate(row):
@@ -134,9 +132,7 @@ def svg_bars(values: Mapping[str, Mapping[str, float]], key: str = "accuracy") -
         value = float(row.get(key, 0.0))
         y = 4 + i * _BAR_HEIGHT
         parts.append(f'<text x="{label_width - 4}" y="{y + 12}" text-anchor="end">{_esc(name)}</text>')
-        parts.append(
-            f'<rect x="{label_width}" y="{y + 2}" width="200" height="{_BAR_HEIGHT - 5}" fill="#eee"/>'
-        )
+        parts.append(f'<rect x="{label_width}" y="{y + 2}" width="200" height="{_BAR_HEIGHT - 5}" fill="#eee"/>')
         parts.append(
             f'<rect x="{label_width}" y="{y + 2}" width="{200 * max(0.0, min(value, 1.0)):.1f}" '
             f'height="{_BAR_HEIGHT - 5}" fill="{_bar_colour(value)}"/>'
@@ -162,11 +158,9 @@ def svg_reliability(bins: Sequence[Mapping[str, float]]) -> str:
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" style="{_FONT}" '
         f'role="img" aria-label="reliability diagram">',
         f'<rect x="{pad}" y="{pad}" width="{inner}" height="{inner}" fill="none" stroke="#999"/>',
-        f'<line x1="{pad}" y1="{pad + inner}" x2="{pad + inner}" y2="{pad}" '
-        'stroke="#bbb" stroke-dasharray="4"/>',
+        f'<line x1="{pad}" y1="{pad + inner}" x2="{pad + inner}" y2="{pad}" stroke="#bbb" stroke-dasharray="4"/>',
         f'<text x="{size / 2}" y="{size - 6}" text-anchor="middle">confidence</text>',
-        f'<text x="10" y="{size / 2}" transform="rotate(-90 10 {size / 2})" '
-        'text-anchor="middle">accuracy</text>',
+        f'<text x="10" y="{size / 2}" transform="rotate(-90 10 {size / 2})" text-anchor="middle">accuracy</text>',
     ]
     filled = [b for b in bins if b.get("count")]
     total = sum(float(b["count"]) for b in filled) or 1.0
@@ -210,9 +204,7 @@ def _metric_table(metrics: Mapping[str, float], gate: Mapping[str, Any] | None) 
             delta = finding.get("delta")
             delta_text = f"{delta:+.4f}" if isinstance(delta, int | float) else ""
             note = f'<span class="{css}">{_esc(finding["status"])} {delta_text}</span>'
-        rows.append(
-            f'<tr><td><code>{_esc(name)}</code></td><td class="num">{value:.4f}</td><td>{note}</td></tr>'
-        )
+        rows.append(f'<tr><td><code>{_esc(name)}</code></td><td class="num">{value:.4f}</td><td>{note}</td></tr>')
     return "<table><tr><th>metric</th><th>value</th><th>vs baseline</th></tr>" + "".join(rows) + "</table>"
 
 
@@ -222,9 +214,7 @@ def _per_class_table(table: Mapping[str, Mapping[str, float]]) -> str:
     columns = list(next(iter(table.values())).keys())
     head = "".join(f"<th>{_esc(c)}</th>" for c in columns)
     body = "".join(
-        f"<tr><td>{_esc(name)}</td>"
-        + "".join(f'<td class="num">{_format(row.get(c))}</td>' for c in columns)
-        + "</tr>"
+        f"<tr><td>{_esc(name)}</td>" + "".join(f'<td class="num">{_format(row.get(c))}</td>' for c in columns) + "</tr>"
         for name, row in table.items()
     )
     return f"<table><tr><th></th>{head}</tr>{body}</table>"
@@ -239,9 +229,7 @@ def _format(value: Any) -> str:
 def _worst_table(cases: Sequence[Mapping[str, Any]]) -> str:
     if not cases:
         return "<p class='muted'>No failures.</p>"
-    columns = [
-        c for c in ("id", "text", "gold", "predicted", "score", "note") if any(c in case for case in cases)
-    ]
+    columns = [c for c in ("id", "text", "gold", "predicted", "score", "note") if any(c in case for case in cases)]
     head = "".join(f"<th>{_esc(c)}</th>" for c in columns)
     body = "".join(
         "<tr>" + "".join(f'<td class="case">{_format(case.get(c, ""))}</td>' for c in columns) + "</tr>"
@@ -264,8 +252,7 @@ def _dataset_section(name: str, details: Mapping[str, Any], info: Mapping[str, A
     if "confusion" in details:
         confusion = details["confusion"]
         plots.append(
-            "<div><b>confusion (rows gold)</b><br>"
-            f"{svg_confusion(confusion['labels'], confusion['matrix'])}</div>"
+            f"<div><b>confusion (rows gold)</b><br>{svg_confusion(confusion['labels'], confusion['matrix'])}</div>"
         )
     if "reliability" in details:
         plots.append(f"<div><b>calibration</b><br>{svg_reliability(details['reliability'])}</div>")
@@ -298,15 +285,11 @@ def render_html(run: Mapping[str, Any]) -> str:
         parts.append(f"<p class='{css}'>Gate {verdict} against {_esc(gate.get('baseline'))}</p>")
     parts.append(_metric_table(run.get("metrics", {}), gate))
     for suite in run.get("suites", []):
-        parts.append(
-            f"<h2>{_esc(suite['suite'])} <span class='muted'>({suite.get('seconds', 0)} s)</span></h2>"
-        )
+        parts.append(f"<h2>{_esc(suite['suite'])} <span class='muted'>({suite.get('seconds', 0)} s)</span></h2>")
         if suite.get("skipped"):
             parts.append(f"<p class='bad'>skipped: {_esc(suite['skipped'])}</p>")
         for name, details in suite.get("details", {}).items():
             parts.append(_dataset_section(name, details, suite.get("datasets", {}).get(name)))
-    parts.append(
-        "<p class='muted'>Bitext and hetPQA derived data: CDLA-Sharing-1.0 (see evals/datasets).</p>"
-    )
+    parts.append("<p class='muted'>Bitext and hetPQA derived data: CDLA-Sharing-1.0 (see evals/datasets).</p>")
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -76,9 +76,7 @@ def _answer_index(items: Sequence[Any], embedder: Any, queries: Sequence[dict[st
     return index
 
 
-def _search_all(
-    ctx: EvalContext, index: Any, queries: Sequence[dict[str, Any]], label: str
-) -> list[list[Any]]:
+def _search_all(ctx: EvalContext, index: Any, queries: Sequence[dict[str, Any]], label: str) -> list[list[Any]]:
     bar = ctx.progress_bar(label, len(queries))
     hits = []
     for query in queries:
@@ -94,10 +92,7 @@ def _retrieval_details(
     relevant: Sequence[set[int]],
     gold: list[str],
 ) -> dict[str, Any]:
-    found = [
-        bool({h.knowledge_id for h in top[:RETRIEVAL_K]} & rel)
-        for top, rel in zip(hits, relevant, strict=True)
-    ]
+    found = [bool({h.knowledge_id for h in top[:RETRIEVAL_K]} & rel) for top, rel in zip(hits, relevant, strict=True)]
     misses = [i for i, ok in enumerate(found) if not ok][:WORST_CASES]
     return {
         "by_length": m.accuracy_by_length([q["text"] for q in queries], found),
@@ -124,9 +119,7 @@ def _bitext_retrieval(ctx: EvalContext, dataset: Dataset, result: SuiteResult) -
         chosen = {r["id"] for r in _per_group(corpus_rows, FAST_CORPUS_PER_INTENT, ctx.seed)}
         corpus_rows = [row for row in corpus_rows if row.id in chosen]
     items = [
-        IndexedItem(
-            id=i, question=r.text, answer=r.response, intent=r.intent, language="en", marketplace=None
-        )
+        IndexedItem(id=i, question=r.text, answer=r.response, intent=r.intent, language="en", marketplace=None)
         for i, r in enumerate(corpus_rows, start=1)
     ]
     by_intent: dict[str, set[int]] = {}
@@ -156,9 +149,7 @@ def _answer_retrieval(ctx: EvalContext, dataset: Dataset, result: SuiteResult) -
 
     records = [r for r in dataset.records if r.get("reference")]
     if not records:
-        raise InputError(
-            f"{dataset.path} has no 'reference' answers to retrieve; add them or use another set."
-        )
+        raise InputError(f"{dataset.path} has no 'reference' answers to retrieve; add them or use another set.")
     item_of = {r["id"]: i for i, r in enumerate(records, start=1)}
     items = [
         IndexedItem(
@@ -222,9 +213,7 @@ def run_drafts(ctx: EvalContext) -> SuiteResult:
         outcomes: list[dict[str, Any]] = []
         for row in rows:
             analysis = components.analyze(row["text"], row.get("marketplace"))
-            draft, verdict = components.draft(
-                _draft_request(row, analysis.language.language, analysis.intent.intent)
-            )
+            draft, verdict = components.draft(_draft_request(row, analysis.language.language, analysis.intent.intent))
             written = draft.text.strip()
             outcomes.append(
                 {
@@ -250,9 +239,7 @@ def _score_drafts(
     outcomes: list[dict[str, Any]],
     result: SuiteResult,
 ) -> None:
-    expected_action = [
-        "no_response_needed" if r.get("intent") == "no_response_needed" else "reply" for r in rows
-    ]
+    expected_action = ["no_response_needed" if r.get("intent") == "no_response_needed" else "reply" for r in rows]
     replies = [o for o, action in zip(outcomes, expected_action, strict=True) if action == "reply"]
     with_reference = [o for o in replies if o["row"].get("reference") and o["draft"].strip()]
     similarity = m.semantic_similarity(
@@ -308,9 +295,7 @@ def _draft_failure(outcome: dict[str, Any], expected_action: str) -> dict[str, A
         if not outcome["allowed"]:
             notes.append("blocked by " + ", ".join(outcome["rules"]))
         if outcome["draft_language"] != row.get("language"):
-            notes.append(
-                f"reply in {outcome['draft_language'] or 'nothing'}, buyer wrote {row.get('language')}"
-            )
+            notes.append(f"reply in {outcome['draft_language'] or 'nothing'}, buyer wrote {row.get('language')}")
     return {
         "id": row["id"],
         "text": row["text"],
@@ -330,9 +315,7 @@ def run_latency(ctx: EvalContext) -> SuiteResult:
     for dataset in ctx.datasets("buyer_messages"):
         limit = ctx.limit("latency") or FULL_LATENCY_MESSAGES
         rows = sample(dataset.records, limit, ctx.seed, "language")
-        timings: dict[str, list[float]] = {
-            s: [] for s in ("language", "intent", "retrieval", "draft", "compliance")
-        }
+        timings: dict[str, list[float]] = {s: [] for s in ("language", "intent", "retrieval", "draft", "compliance")}
         components.analyze_many([rows[0]["text"]], [None])  # warm-up: first call loads lazily built parts
         bar = ctx.progress_bar(f"latency {dataset.name}", len(rows))
         for row in rows:
@@ -347,9 +330,7 @@ def run_latency(ctx: EvalContext) -> SuiteResult:
             timings["retrieval"].append(_elapsed_ms(started))
             request = _draft_request(row, language, intent)
             started = time.perf_counter()
-            draft = components.drafter.draft(
-                type(request)(**{**request.__dict__, "retrieved": tuple(retrieved)})
-            )
+            draft = components.drafter.draft(type(request)(**{**request.__dict__, "retrieved": tuple(retrieved)}))
             timings["draft"].append(_elapsed_ms(started))
             started = time.perf_counter()
             components.check(draft.text, buyer_language=language)

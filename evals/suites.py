@@ -65,9 +65,7 @@ class Dataset:
 class SuiteResult:
     suite: str
     metrics: dict[str, float] = field(default_factory=dict)
-    details: dict[str, Any] = field(
-        default_factory=dict
-    )  # per data set: breakdowns, plots' data, worst cases
+    details: dict[str, Any] = field(default_factory=dict)  # per data set: breakdowns, plots' data, worst cases
     datasets: dict[str, dict[str, Any]] = field(default_factory=dict)
     seconds: float = 0.0
     skipped: str | None = None  # why the suite could not run (no database, no data)
@@ -155,9 +153,7 @@ def load_dataset(path: Path) -> Dataset:
     return Dataset(path.stem, path, hashlib.sha256(raw).hexdigest(), list(read_jsonl(path)))
 
 
-def sample(
-    records: Sequence[dict[str, Any]], limit: int | None, seed: int, key: str | None
-) -> list[dict[str, Any]]:
+def sample(records: Sequence[dict[str, Any]], limit: int | None, seed: int, key: str | None) -> list[dict[str, Any]]:
     """Up to `limit` records in a seeded hash order, round-robin over the values of `key` (stratified)."""
     if limit is None or len(records) <= limit:
         return list(records)
@@ -213,9 +209,9 @@ def classification_details(
     for bucket, row in details["by_length"].items():
         headline[f"accuracy_len_{bucket}"] = row["accuracy"]
     # Confident mistakes first: they are the ones agents would not double-check.
-    mistakes = sorted(
-        (i for i, right in enumerate(correct) if not right), key=lambda i: (-scores[i], texts[i])
-    )[:WORST_CASES]
+    mistakes = sorted((i for i, right in enumerate(correct) if not right), key=lambda i: (-scores[i], texts[i]))[
+        :WORST_CASES
+    ]
     details["worst"] = [
         {"text": texts[i], "gold": truth[i], "predicted": predicted[i], "score": scores[i]} for i in mistakes
     ]
@@ -266,9 +262,7 @@ def run_language(ctx: EvalContext) -> SuiteResult:
 
     result = SuiteResult("language")
     for dataset in ctx.datasets("language"):
-        rows = sample(
-            [r for r in dataset.records if r.get("language")], ctx.limit("language"), ctx.seed, "language"
-        )
+        rows = sample([r for r in dataset.records if r.get("language")], ctx.limit("language"), ctx.seed, "language")
         detector = ctx.language_detector
         bar = ctx.progress_bar(f"language {dataset.name}", len(rows))
         guesses = []
@@ -345,8 +339,7 @@ def run_compliance(ctx: EvalContext) -> SuiteResult:
                     "id": rows[i]["id"],
                     "text": rows[i]["text"],
                     "gold": ("blocked " if gold_blocked[i] else "allowed ") + ",".join(sorted(gold_rules[i])),
-                    "predicted": ("blocked " if blocked[i] else "allowed ")
-                    + ",".join(sorted(found_rules[i])),
+                    "predicted": ("blocked " if blocked[i] else "allowed ") + ",".join(sorted(found_rules[i])),
                 }
                 for i in wrong[:WORST_CASES]
             ],

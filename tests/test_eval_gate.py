@@ -71,9 +71,7 @@ def test_compare_statuses(metrics: dict[str, float], expected: str) -> None:
     statuses = {f.status for f in result.findings}
     assert expected in statuses
     assert result.passed is (expected not in {"regression", "missing"})
-    assert {f.metric.split(".")[0] for f in result.findings} == {
-        "intent"
-    }  # compliance did not run: not checked
+    assert {f.metric.split(".")[0] for f in result.findings} == {"intent"}  # compliance did not run: not checked
 
 
 def test_a_skipped_suite_fails_the_gate_and_is_explained() -> None:
@@ -202,12 +200,8 @@ def test_runs_index_lists_runs_and_compares_two(tmp_path: Path) -> None:
     from evals.report import write_run
     from evals.runs_index import compare_runs, delta_rows, list_runs, load_run
 
-    older = make_run(
-        {"intent.buyer_messages.macro_f1": 0.80, "intent.buyer_messages.ece": 0.10}, {"intent": None}
-    )
-    newer = make_run(
-        {"intent.buyer_messages.macro_f1": 0.75, "intent.buyer_messages.ece": 0.05}, {"intent": None}
-    )
+    older = make_run({"intent.buyer_messages.macro_f1": 0.80, "intent.buyer_messages.ece": 0.10}, {"intent": None})
+    newer = make_run({"intent.buyer_messages.macro_f1": 0.75, "intent.buyer_messages.ece": 0.05}, {"intent": None})
     older["created_at"], newer["created_at"] = "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"
     newer["metrics"]["latency.buyer_messages.intent_median_ms"] = 3.0
     write_run(older, root=tmp_path)

@@ -19,9 +19,7 @@ def completion(content: str) -> dict[str, Any]:
         "object": "chat.completion",
         "created": 0,
         "model": "judge-model",
-        "choices": [
-            {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}
-        ],
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
     }
 
 
@@ -100,9 +98,7 @@ def test_parse_judgement_rejects_incomplete_rubrics(content: str, problem: str) 
 
 
 def test_parse_judgement_accepts_json_inside_prose() -> None:
-    score = parse_judgement(
-        'Sure! {"helpfulness": 3, "correctness": 4.0, "tone": 5, "policy": 1, "rationale": "x"}'
-    )
+    score = parse_judgement('Sure! {"helpfulness": 3, "correctness": 4.0, "tone": 5, "policy": 1, "rationale": "x"}')
     assert score.scores == dict(zip(CRITERIA, (3, 4, 5, 1), strict=True))
 
 

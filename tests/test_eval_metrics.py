@@ -171,9 +171,7 @@ def test_online_summary_uses_the_statistics_definitions() -> None:
 
 
 def test_online_by_group() -> None:
-    groups = m.online_by_group(
-        [m.Decision("approved", "a", "a", "de"), m.Decision("rejected", "b", None, "en")]
-    )
+    groups = m.online_by_group([m.Decision("approved", "a", "a", "de"), m.Decision("rejected", "b", None, "en")])
     assert groups["de"]["acceptance_rate"] == 1.0 and groups["en"]["reject_rate"] == 1.0
 
 

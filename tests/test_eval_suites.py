@@ -34,9 +34,7 @@ def dataset_or_tiny(name: str, tmp_path: Path, rows: list[dict[str, Any]]) -> Pa
 
 @pytest.fixture
 def context(settings: Settings, fake_components: Any) -> EvalContext:
-    return EvalContext(
-        settings=settings, fast=True, progress=False, components_factory=lambda _: fake_components
-    )
+    return EvalContext(settings=settings, fast=True, progress=False, components_factory=lambda _: fake_components)
 
 
 def test_intent_suite_reports_every_breakdown(context: EvalContext, tmp_path: Path) -> None:
@@ -140,9 +138,7 @@ def test_team_draft_cases_are_well_formed() -> None:
     rows = [json.loads(line) for line in (DATASETS_DIR / "drafts.jsonl").read_text("utf-8").splitlines()]
     assert len({r["id"] for r in rows}) == len(rows)
     for row in rows:
-        assert (
-            row["intent"] in INTENTS and row["language"] in LANGUAGES and row["marketplace"] in MARKETPLACES
-        )
+        assert row["intent"] in INTENTS and row["language"] in LANGUAGES and row["marketplace"] in MARKETPLACES
         assert all(fact in row["reference"] for fact in row["facts"]), row["id"]
         if row.get("order_id"):
             assert row["order_id"] in row["facts"]
@@ -251,9 +247,7 @@ def test_report_escapes_data_and_draws_plots(tmp_path: Path) -> None:
         "details": {
             "x": {
                 "confusion": {"labels": ["a", evil], "matrix": [[1, 0], [1, 0]]},
-                "reliability": [
-                    {"lower": 0.9, "upper": 1.0, "count": 2, "confidence": 0.95, "accuracy": 0.5}
-                ],
+                "reliability": [{"lower": 0.9, "upper": 1.0, "count": 2, "confidence": 0.95, "accuracy": 0.5}],
                 "by_language": {"en": {"count": 2, "accuracy": 0.5}},
                 "worst": [{"id": "1", "text": evil, "gold": "a", "predicted": evil, "score": 0.9}],
             }

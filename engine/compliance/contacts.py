@@ -33,17 +33,14 @@ _TLDS = (
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _URL_TAIL = r"(?:[/?#:][^\s<>\"'\[\]{}|\\^`]*)?"
 _URL = re.compile(r"\b(?:https?|ftp)://[^\s<>\"'\[\]{}|\\^`]+|\bwww\d?\.[^\s<>\"'\[\]{}|\\^`]+", re.IGNORECASE)
-_BARE_DOMAIN = re.compile(
-    rf"(?<![\w@.\-/:])(?:{_LABEL}\.)+(?:{_TLDS})(?![\w-]){_URL_TAIL}", re.IGNORECASE
-)
+_BARE_DOMAIN = re.compile(rf"(?<![\w@.\-/:])(?:{_LABEL}\.)+(?:{_TLDS})(?![\w-]){_URL_TAIL}", re.IGNORECASE)
 _SPELLED_DOT = r"(?:\s*[\(\[\{]\s*(?:dot|punkt|point|punto|\.)\s*[\)\]\}]\s*|\s+(?:dot|DOT|Dot)\s+)"
 _SPELLED_DOMAIN = re.compile(rf"(?<![\w@.])\b{_LABEL}{_SPELLED_DOT}(?:{_TLDS})\b", re.IGNORECASE)
 _TRAILING_PUNCTUATION = ".,;:!?)'\"»」』）。、"
 
 # Amazon's own sites (the marketplaces' domains, Seller Central) may be named: the return flow lives there.
 _AMAZON_TLDS = (
-    "com|ca|com\\.mx|com\\.br|co\\.uk|de|fr|it|es|nl|se|pl|com\\.tr|com\\.be|ie|ae|sa|eg|in|co\\.jp|"
-    "com\\.au|sg|cn"
+    "com|ca|com\\.mx|com\\.br|co\\.uk|de|fr|it|es|nl|se|pl|com\\.tr|com\\.be|ie|ae|sa|eg|in|co\\.jp|com\\.au|sg|cn"
 )
 _AMAZON_HOST = re.compile(rf"(?:[a-z0-9-]+\.)*amazon\.(?:{_AMAZON_TLDS})\.?", re.IGNORECASE)
 

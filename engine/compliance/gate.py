@@ -68,9 +68,7 @@ def _violation(rule: str, start: int, end: int, text: str, explanation: str | No
 def _drop_links_inside_emails(hits: list[Hit]) -> list[Hit]:
     emails = [hit for hit in hits if hit.rule == "email"]
     return [
-        hit
-        for hit in hits
-        if hit.rule != "link" or not any(e.start <= hit.start and hit.end <= e.end for e in emails)
+        hit for hit in hits if hit.rule != "link" or not any(e.start <= hit.start and hit.end <= e.end for e in emails)
     ]
 
 

@@ -26,6 +26,9 @@ def _alts(*fragments: str) -> str:
     return "|".join(fragments)
 
 
+# The word lists below are laid out by language, several per line: keep that layout.
+# fmt: off
+
 # --- context for digit runs (see contacts.find_phones) -----------------------------------------------
 
 ID_KEYWORDS = words(
@@ -318,3 +321,4 @@ CLOSING = words(
     ),
     "よろしくお願い(?:いた|致)?(?:します|申し上げます)|敬具|此致敬礼|此致|敬礼|祝您(?:生活)?愉快|祝好",
 )
+# fmt: on

@@ -12,69 +12,97 @@ from engine.compliance.verdict import RuleInfo
 
 RULES: tuple[RuleInfo, ...] = (
     RuleInfo(
-        "link", "block", "Link or web address",
+        "link",
+        "block",
+        "Link or web address",
         "Amazon forbids links and web addresses in buyer messages (except Amazon's own pages): "
-        "remove it and describe the step in words, e.g. \"Your Orders > Return or replace items\".",
+        'remove it and describe the step in words, e.g. "Your Orders > Return or replace items".',
     ),
     RuleInfo(
-        "email", "block", "Email address",
+        "email",
+        "block",
+        "Email address",
         "Amazon forbids email addresses in buyer messages, disguised ones included: "
         "remove it and keep the conversation in Buyer-Seller Messaging.",
     ),
     RuleInfo(
-        "phone", "block", "Phone number",
+        "phone",
+        "block",
+        "Phone number",
         "Amazon forbids phone numbers in buyer messages (a manufacturer or carrier hotline only if it is "
         "on the store's allow-list): remove it and answer in the message instead.",
     ),
     RuleInfo(
-        "messenger", "block", "Messenger or social media",
+        "messenger",
+        "block",
+        "Messenger or social media",
         "Amazon forbids messenger ids, social media names and handles: "
         "remove it and keep the conversation in Buyer-Seller Messaging.",
     ),
     RuleInfo(
-        "off_amazon", "block", "Sale or payment off Amazon",
+        "off_amazon",
+        "block",
+        "Sale or payment off Amazon",
         "Amazon forbids moving a sale or payment off Amazon (own shop, PayPal, bank transfer, cash): "
         "remove it; payments and refunds go through Amazon only.",
     ),
     RuleInfo(
-        "marketing", "block", "Marketing",
+        "marketing",
+        "block",
+        "Marketing",
         "Amazon forbids marketing in buyer messages (coupons, discount codes, promotions, newsletters, "
         "other products): remove it and answer only the buyer's question.",
     ),
     RuleInfo(
-        "review_manipulation", "block", "Review or feedback manipulation",
+        "review_manipulation",
+        "block",
+        "Review or feedback manipulation",
         "Amazon forbids asking for a positive review and tying anything to a review or feedback "
         "(refunds, gifts, removal or change of negative feedback): remove the request.",
     ),
     RuleInfo(
-        "html", "block", "HTML",
+        "html",
+        "block",
+        "HTML",
         "Amazon accepts plain text only: remove the HTML tag or entity and write the plain character.",
     ),
     RuleInfo(
-        "placeholder", "block", "Unfilled placeholder",
+        "placeholder",
+        "block",
+        "Unfilled placeholder",
         "The reply still holds a template placeholder: replace it with the real value or delete it.",
     ),
     RuleInfo(
-        "length_limit", "block", "Too long for the message type",
+        "length_limit",
+        "block",
+        "Too long for the message type",
         "The text is longer than this SP-API message type accepts: shorten it.",
     ),
     RuleInfo(
-        "emoji", "warn", "Emoji",
+        "emoji",
+        "warn",
+        "Emoji",
         "Amazon's guidelines exclude emoji and emoticons: replace them with words.",
     ),
     RuleInfo(
-        "language_mismatch", "warn", "Not in the buyer's language",
+        "language_mismatch",
+        "warn",
+        "Not in the buyer's language",
         "Amazon asks sellers to write in the buyer's language: translate the reply or check the detected language.",
     ),
     RuleInfo(
-        "email_placeholder", "warn", "Removed-address marker",
+        "email_placeholder",
+        "warn",
+        "Removed-address marker",
         "\"[e-mail address removed]\" is Amazon's marker for an address it stripped from the buyer's "
         "text; it means nothing to the buyer: delete it.",
     ),
     RuleInfo(
-        "thanks_only", "warn", "Thank-you only",
+        "thanks_only",
+        "warn",
+        "Thank-you only",
         "Amazon forbids messages that only say thank you: add the service content the buyer needs, "
-        "or mark the conversation as \"no response needed\".",
+        'or mark the conversation as "no response needed".',
     ),
 )
 

@@ -244,9 +244,7 @@ class Message(Base):
         # A conversation's messages one way, in time order: the buyer's next message after a reply.
         Index("ix_message_conversation_thread", "conversation_id", "direction", "received_at"),
         # Response times and late rates over 90 days of buyer messages, from the index alone.
-        Index(
-            "ix_message_answers", "kind", "direction", "received_at", "conversation_id", "answered_at", "cleared_at"
-        ),
+        Index("ix_message_answers", "kind", "direction", "received_at", "conversation_id", "answered_at", "cleared_at"),
     )
 
 

@@ -65,8 +65,7 @@ class IdleWatcher:
         self._renew = renew_seconds
         self._retry_pause = retry_pause
         self._threads = [
-            threading.Thread(target=self._watch, args=(t,), name=f"idle-{t.mailbox_id}", daemon=True)
-            for t in targets
+            threading.Thread(target=self._watch, args=(t,), name=f"idle-{t.mailbox_id}", daemon=True) for t in targets
         ]
         self.watching: set[int] = set()  # mailboxes whose server supports IDLE
 
