@@ -82,7 +82,8 @@ def _unfold(value: str) -> str:
 
 def decode_header_value(raw: str) -> str:
     """An RFC 2047 header value as text; 8-bit raw bytes (kept as surrogates by the parser) included."""
-    if any("\udc80" <= ch <= "\udcff" for ch in raw):
+    # Most header values are plain ASCII: skip the per-character scan for smuggled 8-bit bytes then.
+    if not raw.isascii() and any("\udc80" <= ch <= "\udcff" for ch in raw):
         raw = decode_bytes(raw.encode("utf-8", "surrogateescape"), None)
     raw = _unfold(raw)
     if "=?" not in raw:
