@@ -63,9 +63,10 @@ with st.sidebar:
         st.rerun()
     if user is not None:
         st.caption(tr("sidebar.signed_in", name=user.display_name, role=tr(f"role.{user.principal.role}")))
-        available = app.run(lambda session: agents.is_available(session, user.principal))
-        if st.toggle(tr("sidebar.available"), value=available, help=tr("sidebar.available_help")) != available:
-            app.run(lambda session: agents.set_availability(session, user.principal, not available))
+        available = st.toggle(tr("sidebar.available"), value=user.available, help=tr("sidebar.available_help"))
+        if available != user.available:
+            principal = user.principal
+            app.run(lambda session: agents.set_availability(session, principal, available))
             st.rerun()
         if st.button(tr("sidebar.logout"), icon=":material/logout:"):
             if state.sign_out():

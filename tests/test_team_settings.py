@@ -13,13 +13,12 @@ from sqlalchemy.orm import Session
 
 from engine.db.models import AuditEvent, Conversation, ConversationStatus, Store
 from engine.errors import InputError, PermissionDenied
-from engine.services.accounts import SignedIn, log_in_with_identity
+from engine.services.accounts import SignedIn, log_in_with_identity, signed_in
 from engine.services.agents import (
     AgentChanges,
     agent_account,
     authenticate,
     create_agent,
-    is_available,
     principal_for,
     set_availability,
     update_agent,
@@ -182,12 +181,18 @@ def test_admins_cannot_lock_themselves_out_and_others_cannot_edit(session: Sessi
         update_agent(session, lead, admin.agent_id, AgentChanges(capacity=3))
 
 
+def _signed_in(session: Session, principal: Principal) -> SignedIn:
+    user = signed_in(session, principal.agent_id)
+    assert user is not None
+    return user
+
+
 def test_an_agent_sets_their_own_availability(session: Session) -> None:
     mia = principal_for(create_agent(session, "mia", password="correct horse"))
-    assert is_available(session, mia)
+    assert _signed_in(session, mia).available
     set_availability(session, mia, False)
     set_availability(session, mia, False)  # no change, no second event
-    assert not is_available(session, mia)
+    assert not _signed_in(session, mia).available
     events = session.scalars(select(AuditEvent).where(AuditEvent.action == "agent.availability")).all()
     assert [e.after for e in events] == [{"available": False}]
 

@@ -31,6 +31,12 @@ class SignedIn:
     display_name: str
     username: str
     ui_language: str
+    available: bool  # for new conversations (the sidebar switch)
+
+    @classmethod
+    def of(cls, agent: Agent) -> SignedIn:
+        language = agent.ui_language or "en"
+        return cls(principal_for(agent), agent.display_name, agent.username, language, bool(agent.available))
 
 
 def signed_in(session: Session, agent_id: int) -> SignedIn | None:
@@ -38,13 +44,13 @@ def signed_in(session: Session, agent_id: int) -> SignedIn | None:
     agent = session.get(Agent, agent_id)
     if agent is None or not agent.active:
         return None
-    return SignedIn(principal_for(agent), agent.display_name, agent.username, agent.ui_language or "en")
+    return SignedIn.of(agent)
 
 
 def log_in(session: Session, username: str, password: str) -> SignedIn:
     """Check a local password (raises PermissionDenied with a retry hint) and return who signed in."""
     agent = authenticate(session, username.strip(), password)
-    return SignedIn(principal_for(agent), agent.display_name, agent.username, agent.ui_language or "en")
+    return SignedIn.of(agent)
 
 
 @dataclass(frozen=True)
@@ -95,7 +101,7 @@ def log_in_with_identity(
                 actor_id=agent.id,
                 after={"method": "oidc", "provider": provider, "email": email},
             )
-            return SignedIn(principal_for(agent), agent.display_name, agent.username, agent.ui_language or "en")
+            return SignedIn.of(agent)
         if len(active) > 1:
             refusal = IdentityRefused(
                 "ambiguous_account",

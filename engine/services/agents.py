@@ -19,6 +19,7 @@ from engine.workflow.permissions import Action, Principal, Role, require
 
 _hasher = PasswordHasher()
 MAX_CAPACITY = 1000
+MIN_PASSWORD_LENGTH = 8
 
 
 def principal_for(agent: Agent) -> Principal:
@@ -38,8 +39,10 @@ def create_agent(
 ) -> Agent:
     if session.scalar(select(Agent).where(Agent.username == username)) is not None:
         raise InputError(f"User {username!r} exists already. Pick another username.")
-    if password and len(password) < 8:
-        raise InputError("Passwords need at least 8 characters (or none, for a single sign-on only account).")
+    if password and len(password) < MIN_PASSWORD_LENGTH:
+        raise InputError(
+            f"Passwords need at least {MIN_PASSWORD_LENGTH} characters (or none, for a single sign-on only account)."
+        )
     agent = Agent(
         username=username,
         display_name=display_name or username,
@@ -151,8 +154,8 @@ def update_agent(session: Session, principal: Principal, agent_id: int, changes:
     if changes.active is not None:
         agent.active = changes.active
     if changes.password:
-        if len(changes.password) < 8:
-            raise InputError("Passwords need at least 8 characters.")
+        if len(changes.password) < MIN_PASSWORD_LENGTH:
+            raise InputError(f"Passwords need at least {MIN_PASSWORD_LENGTH} characters.")
         agent.password_hash = _hasher.hash(changes.password)
     after = _account_fields(agent)
     if changes.password:
@@ -160,11 +163,6 @@ def update_agent(session: Session, principal: Principal, agent_id: int, changes:
     audit.record(session, "agent.update", "agent", agent.id, actor_id=principal.agent_id, before=before, after=after)
     session.flush()
     return agent
-
-
-def is_available(session: Session, principal: Principal) -> bool:
-    agent = session.get(Agent, principal.agent_id)
-    return bool(agent is not None and agent.available)
 
 
 def set_availability(session: Session, principal: Principal, available: bool) -> None:

@@ -11,15 +11,21 @@ from sqlalchemy.orm import Session
 from engine.db.models import Mailbox, Store
 from engine.errors import InputError
 from engine.services import audit
-from engine.services.mailboxes import MailboxView, add_mailbox, list_mailboxes, mailbox_view, update_mailbox
+from engine.services.mailboxes import (
+    EDITABLE_FIELDS,
+    MailboxView,
+    add_mailbox,
+    list_mailboxes,
+    mailbox_view,
+    update_mailbox,
+)
 from engine.settings import Settings
 from engine.sync.imap import ImapSource
 from engine.sync.runner import imap_config
 from engine.workflow.permissions import Action, Principal, require
 
-# What the audit trail keeps of a mailbox: where it points, never its secrets.
-_AUDITED = ("name", "enabled", "imap_host", "imap_port", "imap_security", "username", "folder", "sent_folder",
-            "smtp_host", "smtp_port", "smtp_security", "smtp_username")  # fmt: skip
+# What the audit trail keeps of a mailbox is what an admin can change: where it points, never its secrets.
+_AUDITED = sorted(EDITABLE_FIELDS)
 CONNECTION_TIMEOUT = 10.0  # seconds: the admin is waiting on the page
 
 

@@ -21,12 +21,20 @@ from engine.errors import ConfigError, InputError
 from engine.settings import Settings
 from engine.sync.runner import LAG_THRESHOLD, mailbox_lag
 
-__all__ = ["MailboxView", "add_mailbox", "list_mailboxes", "mailbox_view", "outbox_counts", "update_mailbox"]
+__all__ = [
+    "EDITABLE_FIELDS",
+    "MailboxView",
+    "add_mailbox",
+    "list_mailboxes",
+    "mailbox_view",
+    "outbox_counts",
+    "update_mailbox",
+]
 
 SECURITY_MODES = ("ssl", "starttls", "none")
 # Changing any of these points the mailbox at different mail: the high-water mark starts over.
 _LOCATION_FIELDS = frozenset({"imap_host", "imap_port", "username", "folder"})
-_EDITABLE = frozenset(
+EDITABLE_FIELDS = frozenset(
     {
         "name",
         "enabled",
@@ -139,7 +147,7 @@ def update_mailbox(
     mailbox = session.get(Mailbox, mailbox_id)
     if mailbox is None:
         raise InputError(f"No mailbox with id {mailbox_id}.")
-    unknown = set(changes) - _EDITABLE
+    unknown = set(changes) - EDITABLE_FIELDS
     if unknown:
         raise InputError(f"Cannot change {', '.join(sorted(unknown))} of a mailbox.")
     _validate(changes)

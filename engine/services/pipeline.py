@@ -101,9 +101,15 @@ def process_and_route(
         messages, drafts = messages + result.messages, drafts + result.drafts
         if result.messages < batch:
             break
+    return PipelineResult(messages, drafts), route_waiting(db, knowledge_dir, rules)
+
+
+def route_waiting(db: Database, knowledge_dir: Path, rules: RoutingRules | None = None) -> list[Assignment]:
+    """Route the open, unassigned conversations (one transaction), by `rules` or the team's current ones."""
     with db.transaction() as session:
-        assignments = route_new_conversations(session, now=utcnow(), rules=rules)
-    return PipelineResult(messages, drafts), assignments
+        if rules is None:
+            rules = current_routing_rules(session, knowledge_dir)
+        return route_new_conversations(session, now=utcnow(), rules=rules)
 
 
 def draft_reply(session: Session, components: Components, conversation: Conversation, message: Message) -> Draft:
@@ -192,9 +198,7 @@ class PipelineWorker:
         if pending:
             assert self._components is not None
             return process_and_route(self.db, self._components, self.settings.knowledge_dir)
-        with self.db.transaction() as session:
-            rules = current_routing_rules(session, self.settings.knowledge_dir)
-            return PipelineResult(0, 0), route_new_conversations(session, now=utcnow(), rules=rules)
+        return PipelineResult(0, 0), route_waiting(self.db, self.settings.knowledge_dir)
 
     def _knowledge_stamp(self, session: Session) -> tuple[object, ...]:
         return knowledge_stamp(session, intent_model_directory(self.settings))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import time
 from typing import Any
 
-from engine.workflow.calendar import WEEKDAY_NAMES
+from engine.workflow.calendar import WEEKDAY_NAMES, BusinessCalendar, clock_text
 
 REGION_TIMEZONES = {"eu": "Europe/Berlin", "na": "America/New_York", "fe": "Asia/Tokyo"}
 DEFAULT_HOURS = (time(9, 0), time(18, 0))
@@ -24,31 +24,28 @@ class CalendarForm:
 
 
 def form_values(calendar: Mapping[str, Any] | None, region: str) -> CalendarForm:
-    """What the form starts with: the saved calendar, or Monday to Friday 09:00-18:00 in the region's zone."""
+    """What the form starts with: the saved calendar (validated when it was saved), or Monday to Friday
+    09:00-18:00 in the region's zone."""
     if calendar is None:
         hours: dict[str, tuple[time, time] | None] = {
             day: DEFAULT_HOURS if day in WORKING_DAYS else None for day in WEEKDAY_NAMES
         }
         return CalendarForm(REGION_TIMEZONES.get(region, "UTC"), hours, "")
-    saved = calendar.get("hours", {})
-    hours = {day: _window(saved[day]) if day in saved else None for day in WEEKDAY_NAMES}
-    return CalendarForm(str(calendar.get("timezone", "UTC")), hours, "\n".join(calendar.get("holidays", [])))
+    saved = BusinessCalendar.from_dict(calendar)
+    hours = {name: saved.hours.get(day) for day, name in enumerate(WEEKDAY_NAMES)}
+    return CalendarForm(saved.timezone, hours, "\n".join(sorted(day.isoformat() for day in saved.holidays)))
 
 
 def calendar_from_form(form: CalendarForm) -> dict[str, Any]:
-    """The calendar as `BusinessCalendar.from_dict` reads it; a close of 00:00 means midnight at day's end."""
+    """The calendar as `BusinessCalendar.from_dict` reads it; a close of 00:00 means midnight at day's end.
+    Not validated here: the stores service refuses what the calendar would."""
     return {
         "timezone": form.timezone,
         "hours": {
-            day: [opens.strftime("%H:%M"), "24:00" if closes == time(0, 0) else closes.strftime("%H:%M")]
+            day: [clock_text(opens), clock_text(closes, closing=True)]
             for day, window in form.hours.items()
             if window is not None
             for opens, closes in [window]
         },
         "holidays": [line.strip() for line in form.holidays_text.replace(",", "\n").splitlines() if line.strip()],
     }
-
-
-def _window(pair: Any) -> tuple[time, time]:
-    opens, closes = pair
-    return time.fromisoformat(opens), time(0, 0) if closes == "24:00" else time.fromisoformat(closes)

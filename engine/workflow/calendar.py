@@ -92,10 +92,7 @@ class BusinessCalendar:
         return {
             "timezone": self.timezone,
             "hours": {
-                WEEKDAY_NAMES[day]: [
-                    opens.strftime("%H:%M"),
-                    "24:00" if closes == END_OF_DAY else closes.strftime("%H:%M"),
-                ]
+                WEEKDAY_NAMES[day]: [clock_text(opens), clock_text(closes, closing=True)]
                 for day, (opens, closes) in sorted(self.hours.items())
             },
             "holidays": sorted(day.isoformat() for day in self.holidays),
@@ -178,8 +175,9 @@ class BusinessCalendar:
             day += timedelta(days=1)
 
 
-def _clock(value: time) -> str:
-    return value.strftime("%H:%M")
+def clock_text(value: time, *, closing: bool = False) -> str:
+    """`HH:MM` as the config writes it; a closing time of midnight is "24:00" (the end of the day)."""
+    return "24:00" if closing and value == END_OF_DAY else value.strftime("%H:%M")
 
 
 def _parse_weekday(key: object) -> int:
