@@ -194,7 +194,7 @@ def cmd_train_intents(args: argparse.Namespace, settings: Settings) -> int:
         with db.transaction() as session:
             extra = accepted_examples(session)
     embedder = build_embedder(settings)
-    model = train_default_model(embedder, extra=extra, include_shared=not args.team_only)
+    model = train_default_model(embedder, extra=extra, include_public=not args.team_only)
     path = model.save(intent_model_directory(settings))
     print(f"intent model {model.version} saved to {path} ({len(extra)} examples from the queue)")
     return 0
@@ -251,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     parse = add("parse-email", cmd_parse_email, "parse relay mails (.eml, folders, mbox, Maildir) to JSON Lines")
     parse.add_argument("paths", nargs="+", type=Path)
     train = add("train-intents", cmd_train_intents, "train and save a new intent model version")
-    train.add_argument("--team-only", action="store_true", help="team examples only, without the shared data sets")
+    train.add_argument("--team-only", action="store_true", help="team examples only, without the public data sets")
     train.add_argument("--no-db", action="store_true", help="do not read accepted corrections from the database")
     add("reindex", cmd_reindex, "rebuild the past-answer index from the knowledge base")
     _register_optional(sub, add)

@@ -114,7 +114,7 @@ def load_or_train_intents(settings: Settings, embedder: Embedder, session: Sessi
     from engine.services.knowledge import accepted_examples  # avoids an import cycle at module load
 
     extra = accepted_examples(session) if session is not None else []
-    model = train_default_model(embedder, extra=extra, include_shared=settings.nlp_backend == "real")
+    model = train_default_model(embedder, extra=extra, include_public=settings.nlp_backend == "real")
     model.save(directory)
     return model
 

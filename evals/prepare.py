@@ -1,4 +1,4 @@
-"""Derive the public eval sets from ``../shared/data``: ``python -m evals.prepare``.
+"""Derive the public eval sets from ``knowledge/public``: ``python -m evals.prepare``.
 
 - ``bitext_heldout.jsonl``: the held-out fifth of the Bitext sample (see `engine.nlp.splits`), mapped onto the
   taxonomy; ``bitext_intent`` keeps Bitext's finer label, which the retrieval suite uses as relevance.
@@ -21,7 +21,7 @@ from typing import Any
 
 from engine.errors import InputError
 from engine.nlp.splits import example_id, is_heldout
-from engine.nlp.training_data import BITEXT_FILE, load_bitext_mapping, shared_data_dir
+from engine.nlp.training_data import BITEXT_FILE, PUBLIC_DATA_DIR, load_bitext_mapping
 
 DATASETS_DIR = Path(__file__).resolve().parent / "datasets"
 BITEXT_HELDOUT = "bitext_heldout.jsonl"
@@ -43,21 +43,11 @@ class BitextRow:
     heldout: bool
 
 
-def require_shared_dir() -> Path:
-    shared = shared_data_dir()
-    if shared is None:
-        raise InputError(
-            "The shared data folder (../shared/data beside the repository) is missing; check it out there "
-            "to prepare or run the Bitext and product-QA evals."
-        )
-    return shared
-
-
-def load_bitext_rows(shared: Path) -> list[BitextRow]:
+def load_bitext_rows(data_dir: Path = PUBLIC_DATA_DIR) -> list[BitextRow]:
     """Every mapped Bitext row with its split flag; file order."""
-    mapping = load_bitext_mapping(shared)
+    mapping = load_bitext_mapping(data_dir)
     rows: list[BitextRow] = []
-    with (shared / "bitext" / BITEXT_FILE).open(encoding="utf-8", newline="") as handle:
+    with (data_dir / "bitext" / BITEXT_FILE).open(encoding="utf-8", newline="") as handle:
         for row in csv.DictReader(handle):
             text = row["instruction"].strip()
             intent = mapping.get(row["intent"])
@@ -83,9 +73,9 @@ def bitext_heldout_records(rows: Iterable[BitextRow]) -> list[dict[str, Any]]:
     ]
 
 
-def product_qa_records(shared: Path) -> list[dict[str, Any]]:
+def product_qa_records(data_dir: Path = PUBLIC_DATA_DIR) -> list[dict[str, Any]]:
     seen: dict[str, dict[str, Any]] = {}
-    with (shared / "product_qa" / PRODUCT_QA_DEV).open(encoding="utf-8", newline="") as handle:
+    with (data_dir / "product_qa" / PRODUCT_QA_DEV).open(encoding="utf-8", newline="") as handle:
         for row in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE):
             question = (row.get("question") or "").strip()
             answer = (row.get("answer") or "").strip().strip('"')
@@ -130,12 +120,11 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
         yield record
 
 
-def prepare(out_dir: Path = DATASETS_DIR, shared: Path | None = None) -> dict[str, int]:
+def prepare(out_dir: Path = DATASETS_DIR, data_dir: Path = PUBLIC_DATA_DIR) -> dict[str, int]:
     """Write both derived sets into `out_dir`; returns the row count per file."""
-    shared = shared or require_shared_dir()
     return {
-        BITEXT_HELDOUT: write_jsonl(out_dir / BITEXT_HELDOUT, bitext_heldout_records(load_bitext_rows(shared))),
-        PRODUCT_QA: write_jsonl(out_dir / PRODUCT_QA, product_qa_records(shared)),
+        BITEXT_HELDOUT: write_jsonl(out_dir / BITEXT_HELDOUT, bitext_heldout_records(load_bitext_rows(data_dir))),
+        PRODUCT_QA: write_jsonl(out_dir / PRODUCT_QA, product_qa_records(data_dir)),
     }
 
 

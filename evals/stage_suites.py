@@ -112,9 +112,9 @@ def _retrieval_details(
 def _bitext_retrieval(ctx: EvalContext, dataset: Dataset, result: SuiteResult) -> None:
     """Held-out Bitext messages against an index of the training part: relevant = same Bitext intent."""
     from engine.nlp.index import IndexedItem
-    from evals.prepare import load_bitext_rows, require_shared_dir
+    from evals.prepare import load_bitext_rows
 
-    corpus_rows = [r for r in load_bitext_rows(require_shared_dir()) if not r.heldout]
+    corpus_rows = [r for r in load_bitext_rows() if not r.heldout]
     if ctx.fast:
         chosen = {r["id"] for r in _per_group(corpus_rows, FAST_CORPUS_PER_INTENT, ctx.seed)}
         corpus_rows = [row for row in corpus_rows if row.id in chosen]
@@ -178,10 +178,7 @@ def run_retrieval(ctx: EvalContext) -> SuiteResult:
     result = SuiteResult("retrieval")
     for dataset in ctx.datasets("bitext_heldout", "product_qa"):
         if dataset.records and "bitext_intent" in dataset.records[0]:
-            try:
-                _bitext_retrieval(ctx, dataset, result)
-            except InputError as exc:  # the shared data is missing: the other set still runs
-                result.details[dataset.name] = {"skipped": str(exc)}
+            _bitext_retrieval(ctx, dataset, result)
         else:
             _answer_retrieval(ctx, dataset, result)
     return result

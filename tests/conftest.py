@@ -18,12 +18,19 @@ from engine.components import Components
 from engine.db import Database
 from engine.settings import Settings
 from evals.databases import BACKENDS, throwaway_database
+from tests.repo_guard import GUARD_VARIABLE, install_from_environment
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_DIR = REPO_ROOT.parent / "shared"
+
+# Nothing the tests run, in this process or in the processes they start, may read beside the repository.
+os.environ[GUARD_VARIABLE] = str(REPO_ROOT)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    filter(None, [str(REPO_ROOT / "tests" / "guard"), str(REPO_ROOT), os.environ.get("PYTHONPATH")])
+)
+install_from_environment()
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

@@ -17,9 +17,6 @@ from evals.prepare import DATASETS_DIR, bitext_heldout_records, load_bitext_rows
 from evals.report import build_run, render_html, write_run
 from evals.suites import EvalContext, Progress, run_suites, sample
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
-
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
@@ -272,9 +269,9 @@ def test_progress_line_on_a_plain_stream(tmp_path: Path) -> None:
 
 
 def test_prepared_files_are_reproducible() -> None:
-    rows = load_bitext_rows(SHARED_DATA)
+    rows = load_bitext_rows()
     committed = (DATASETS_DIR / "bitext_heldout.jsonl").read_text("utf-8").splitlines()
     assert [json.loads(line) for line in committed] == bitext_heldout_records(rows)
     assert not {r.text for r in rows if not r.heldout} & {json.loads(line)["text"] for line in committed}
     product = (DATASETS_DIR / "product_qa.jsonl").read_text("utf-8").splitlines()
-    assert [json.loads(line) for line in product] == product_qa_records(SHARED_DATA)
+    assert [json.loads(line) for line in product] == product_qa_records()

@@ -17,7 +17,7 @@ from engine.db.models import Store
 from engine.errors import ConfigError, DatabaseError
 from engine.settings import Settings
 from engine.taxonomy import INTENTS, LANGUAGES, MARKETPLACES, load_taxonomy
-from tests.conftest import SHARED_DIR
+from tests.conftest import REPO_ROOT
 
 
 def test_migrations_produce_exactly_the_models(database: Database) -> None:
@@ -90,11 +90,12 @@ def test_broken_env_file_names_the_line(tmp_path: Path) -> None:
         Settings.from_env({}, env_file=env_file)
 
 
-def test_taxonomy_matches_the_shared_one() -> None:
-    shared = json.loads((SHARED_DIR / "data" / "taxonomy.json").read_text(encoding="utf-8"))
-    assert list(INTENTS) == [i["id"] for i in shared["intents"]]
-    assert list(LANGUAGES) == shared["languages"]
-    assert set(MARKETPLACES) == set(shared["marketplaces"])
+def test_taxonomy_ids_are_unique_and_complete() -> None:
+    taxonomy = json.loads((REPO_ROOT / "knowledge" / "taxonomy.json").read_text(encoding="utf-8"))
+    assert list(INTENTS) == [i["id"] for i in taxonomy["intents"]] and len(set(INTENTS)) == 13
+    assert list(LANGUAGES) == taxonomy["languages"] and len(set(LANGUAGES)) == 13
+    assert set(MARKETPLACES) == set(taxonomy["marketplaces"])
+    assert "other" in INTENTS and "no_response_needed" in INTENTS
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,7 @@ from engine.nlp.intent import (
 from engine.nlp.intent_keywords import KeywordIntentClassifier
 from engine.nlp.splits import is_heldout
 from engine.nlp.training_data import (
+    PUBLIC_DATA_DIR,
     Example,
     dedupe_key,
     load_bitext_examples,
@@ -33,9 +34,9 @@ from engine.nlp.training_data import (
     load_product_qa_examples,
     load_team_examples,
     merge_examples,
-    shared_data_dir,
 )
 from engine.taxonomy import INTENTS, LANGUAGES, MARKETPLACES, load_taxonomy
+from tests.conftest import REPO_ROOT
 
 FIXED_NOW = datetime(2026, 11, 27, 3, 10, tzinfo=UTC)
 EVAL_LANGUAGES = ("de", "fr", "it", "es", "ja")
@@ -116,10 +117,8 @@ def test_bitext_is_mapped_and_unmapped_intents_are_dropped(tmp_path: Path) -> No
 
 
 def test_training_never_sees_the_held_out_bitext_split() -> None:
-    shared = shared_data_dir()
-    assert shared is not None, "shared/data must be checked out beside the repository"
-    everything = load_bitext_examples(shared, include_heldout=True)
-    training = load_bitext_examples(shared)
+    everything = load_bitext_examples(include_heldout=True)
+    training = load_bitext_examples()
     held_out = [e for e in everything if is_heldout(e.text)]
     assert held_out and len(training) == len(everything) - len(held_out)
     assert not any(is_heldout(e.text) for e in training)
@@ -148,9 +147,12 @@ def test_merge_prefers_corrections_over_team_over_public_data() -> None:
     assert merge_examples([correction], [team], [bitext]) == [correction]
 
 
-def test_shared_data_dir_is_beside_the_repository() -> None:
-    found = shared_data_dir()
-    assert found is None or (found.name == "data" and found.parent.name == "shared")
+def test_public_data_sets_ship_inside_the_repository_with_their_licences() -> None:
+    assert PUBLIC_DATA_DIR.is_relative_to(REPO_ROOT)
+    for licence in ("bitext/LICENSE.txt", "product_qa/LICENSE"):
+        assert "CDLA-Sharing-1.0" in (PUBLIC_DATA_DIR / licence).read_text(encoding="utf-8")
+    assert len(load_bitext_examples(include_heldout=True)) > 4000
+    assert len(load_product_qa_examples(limit=None)) > 1000
 
 
 @pytest.mark.parametrize(
@@ -361,9 +363,7 @@ def test_taxonomy_languages_have_team_files() -> None:
 def test_real_embedder_reaches_the_floor_on_buyer_messages() -> None:
     from engine.nlp.embeddings import SentenceTransformerEmbedder
 
-    shared = shared_data_dir()
-    assert shared is not None, "shared/data must be checked out beside the repository"
-    examples = merge_examples(load_team_examples(), load_bitext_examples(shared))
+    examples = merge_examples(load_team_examples(), load_bitext_examples())
     model = IntentModel.train(examples, SentenceTransformerEmbedder())
     report = evaluate(model, load_labelled_jsonl(EVAL_SET))
     assert report["macro_f1"] >= 0.80, report

@@ -381,10 +381,10 @@ def _empty_guess() -> IntentGuess:
 
 
 def train_default_model(
-    embedder: Embedder, *, extra: Sequence[Example] = (), include_shared: bool = True
+    embedder: Embedder, *, extra: Sequence[Example] = (), include_public: bool = True
 ) -> IntentModel:
-    """Train on corrections (`extra`), team examples and the shared public data; score it on the eval set."""
-    model = IntentModel.train(load_all_examples(extra=extra, include_shared=include_shared), embedder)
+    """Train on corrections (`extra`), team examples and the public data sets; score it on the eval set."""
+    model = IntentModel.train(load_all_examples(extra=extra, include_public=include_public), embedder)
     if EVAL_SET.exists():
         report = evaluate(model, load_labelled_jsonl(EVAL_SET))
         model.metrics["buyer_messages"] = {k: report[k] for k in ("count", "accuracy", "macro_f1")}

@@ -8,8 +8,8 @@ Sources, from most to least trusted:
   all labelled ``product_question``.
 - ``bitext``: the Bitext customer-support sample, mapped onto the taxonomy.
 
-The shared data lives beside the repository (``<repo root>/../shared/data``); when it is absent the product still
-trains from the team examples alone.
+The public data sets live in ``knowledge/public/`` with their licences (see its README), so every clone trains
+the same model.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from engine.nlp.splits import is_heldout
 from engine.taxonomy import INTENTS, KNOWLEDGE_DIR
 
 REPO_ROOT = KNOWLEDGE_DIR.parent
+PUBLIC_DATA_DIR = KNOWLEDGE_DIR / "public"
 SOURCES = ("correction", "team", "product_qa", "bitext")
 BITEXT_FILE = "Bitext_Sample_Customer_Support_Training_Dataset.csv"
 PRODUCT_QA_FILES = ("hetPQA_answer_generation_train.tsv", "hetPQA_answer_generation_dev.tsv")
@@ -37,12 +38,6 @@ class Example:
     intent: str
     language: str | None
     source: str  # one of SOURCES
-
-
-def shared_data_dir() -> Path | None:
-    """``<repo root>/../shared/data``, or None when the shared folder is not checked out beside the repo."""
-    candidate = REPO_ROOT.parent / "shared" / "data"
-    return candidate if candidate.is_dir() else None
 
 
 def load_team_examples(directory: Path = KNOWLEDGE_DIR / "intents") -> list[Example]:
@@ -73,13 +68,13 @@ def load_team_examples(directory: Path = KNOWLEDGE_DIR / "intents") -> list[Exam
     return examples
 
 
-def load_bitext_mapping(shared_dir: Path) -> dict[str, str]:
+def load_bitext_mapping(data_dir: Path = PUBLIC_DATA_DIR) -> dict[str, str]:
     """Bitext intent -> taxonomy intent, from ``bitext_to_taxonomy.csv``."""
-    with (shared_dir / "bitext_to_taxonomy.csv").open(encoding="utf-8", newline="") as handle:
+    with (data_dir / "bitext_to_taxonomy.csv").open(encoding="utf-8", newline="") as handle:
         return {row["bitext_intent"]: row["intent"] for row in csv.DictReader(handle) if row["intent"] in INTENTS}
 
 
-def load_bitext_examples(shared_dir: Path, *, include_heldout: bool = False) -> list[Example]:
+def load_bitext_examples(data_dir: Path = PUBLIC_DATA_DIR, *, include_heldout: bool = False) -> list[Example]:
     """The Bitext customer-support sample (English), mapped onto the taxonomy; unmapped intents are dropped.
 
     The evals' held-out fifth (`engine.nlp.splits.is_heldout`) is left out unless asked for, so the
@@ -87,12 +82,12 @@ def load_bitext_examples(shared_dir: Path, *, include_heldout: bool = False) -> 
 
     Attribution: "Bitext Sample Customer Support Training Dataset" by Bitext Innovations, licensed under the
     Community Data License Agreement – Sharing – Version 1.0 (CDLA-Sharing-1.0); see
-    ``shared/data/bitext/LICENSE.txt``. Models trained on it are Results under that licence; any file derived
+    ``knowledge/public/bitext/LICENSE.txt``. Models trained on it are Results under that licence; any file derived
     from the data must keep this attribution and licence.
     """
-    mapping = load_bitext_mapping(shared_dir)
+    mapping = load_bitext_mapping(data_dir)
     examples: list[Example] = []
-    with (shared_dir / "bitext" / BITEXT_FILE).open(encoding="utf-8", newline="") as handle:
+    with (data_dir / "bitext" / BITEXT_FILE).open(encoding="utf-8", newline="") as handle:
         for row in csv.DictReader(handle):
             intent = mapping.get(row["intent"])
             text = row["instruction"].strip()
@@ -101,7 +96,7 @@ def load_bitext_examples(shared_dir: Path, *, include_heldout: bool = False) -> 
     return examples
 
 
-def load_product_qa_examples(shared_dir: Path, limit: int | None = 1000) -> list[Example]:
+def load_product_qa_examples(data_dir: Path = PUBLIC_DATA_DIR, limit: int | None = 1000) -> list[Example]:
     """Real shopper questions from hetPQA (CDLA-Sharing-1.0), labelled ``product_question``.
 
     Takes the first `limit` distinct questions in file order (train, then dev), so the selection is stable.
@@ -109,7 +104,7 @@ def load_product_qa_examples(shared_dir: Path, limit: int | None = 1000) -> list
     seen: set[str] = set()
     examples: list[Example] = []
     for name in PRODUCT_QA_FILES:
-        path = shared_dir / "product_qa" / name
+        path = data_dir / "product_qa" / name
         if not path.exists():
             continue
         with path.open(encoding="utf-8", newline="") as handle:
@@ -154,14 +149,13 @@ def merge_examples(*groups: Iterable[Example]) -> list[Example]:
 
 
 def load_all_examples(
-    *, extra: Sequence[Example] = (), include_shared: bool = True, product_qa_limit: int | None = 1000
+    *, extra: Sequence[Example] = (), include_public: bool = True, product_qa_limit: int | None = 1000
 ) -> list[Example]:
-    """Corrections (`extra`), team examples and, when available and wanted, the shared public data sets."""
+    """Corrections (`extra`), team examples and, unless left out, the public data sets."""
     groups: list[Iterable[Example]] = [extra, load_team_examples()]
-    shared = shared_data_dir() if include_shared else None
-    if shared is not None:
-        groups.append(load_product_qa_examples(shared, limit=product_qa_limit))
-        groups.append(load_bitext_examples(shared))
+    if include_public:
+        groups.append(load_product_qa_examples(limit=product_qa_limit))
+        groups.append(load_bitext_examples())
     return merge_examples(*groups)
 
 

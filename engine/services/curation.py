@@ -468,7 +468,7 @@ def retrain_intents(session: Session, principal: Principal, settings: Settings) 
 
     extra = accepted_examples(session)
     embedder = build_embedder(settings)
-    model = train_default_model(embedder, extra=extra, include_shared=settings.nlp_backend == "real")
+    model = train_default_model(embedder, extra=extra, include_public=settings.nlp_backend == "real")
     model.save(intent_model_directory(settings))
     audit.record(
         session,
