@@ -59,7 +59,7 @@ with st.form("login"):
 
 if submitted:
     try:
-        user = app.run(lambda session: log_in(session, username, password))
+        user = log_in(app.db, username, password)
     except PermissionDenied:
         st.error(tr("login.failed"))
     else:

@@ -155,20 +155,24 @@ with tab_agents:
         ui_language = st.selectbox(
             tr("sidebar.language"), list(UI_LANGUAGE_NAMES), format_func=UI_LANGUAGE_NAMES.__getitem__
         )
-        if st.form_submit_button(tr("settings.create")) and state.attempt(
-            app,
-            lambda s: accounts.add_agent(
-                s,
-                principal,
-                username,
-                password=password,
-                role=Role(role or Role.AGENT),
-                display_name=display_name,
-                store_ids=assigned,
-                languages=languages,
-                ui_language=ui_language,
-            ),
-        ):
+
+        def create() -> object:
+            new_password = agents.NewPassword.of(password) if password else agents.NewPassword.none()
+            return app.run(
+                lambda s: accounts.add_agent(
+                    s,
+                    principal,
+                    username,
+                    password=new_password,
+                    role=Role(role or Role.AGENT),
+                    display_name=display_name,
+                    store_ids=assigned,
+                    languages=languages,
+                    ui_language=ui_language,
+                )
+            )
+
+        if st.form_submit_button(tr("settings.create")) and state.attempt_steps(create):
             state.flash("success", tr("settings.agent_created"))
             st.rerun()
 
@@ -203,24 +207,21 @@ def _agent_editor() -> None:
         capacity = bottom[0].number_input(tr("settings.capacity"), min_value=1, max_value=1000, value=account.capacity)
         active = bottom[1].checkbox(tr("settings.active"), value=account.active)
         password = bottom[2].text_input(tr("settings.new_password"), type="password", help=tr("settings.password_help"))
-        if st.form_submit_button(tr("settings.save"), type="primary") and state.attempt(
-            app,
-            lambda s: agents.update_agent(
-                s,
-                principal,
-                agent_id,
-                agents.AgentChanges(
-                    display_name=display_name,
-                    role=Role(role or account.role),
-                    store_ids=assigned,
-                    languages=languages,
-                    intent_groups=skill_groups,
-                    capacity=int(capacity),
-                    active=active,
-                    password=password or None,
-                ),
-            ),
-        ):
+
+        def save() -> object:
+            changes = agents.AgentChanges(
+                display_name=display_name,
+                role=Role(role or account.role),
+                store_ids=assigned,
+                languages=languages,
+                intent_groups=skill_groups,
+                capacity=int(capacity),
+                active=active,
+                password=agents.NewPassword.optional(password),  # hashed before the transaction
+            )
+            return app.run(lambda s: agents.update_agent(s, principal, agent_id, changes))
+
+        if st.form_submit_button(tr("settings.save"), type="primary") and state.attempt_steps(save):
             state.flash("success", tr("settings.agent_saved"))
             st.rerun()
 

@@ -29,16 +29,17 @@ def cmd_store_add(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_user_add(args: argparse.Namespace, settings: Settings) -> int:
     from engine.db import Database
-    from engine.services.agents import create_agent
+    from engine.services.agents import NewPassword, create_agent
     from engine.services.stores import get_store
     from engine.workflow.permissions import Role
 
     db = Database(settings.resolved_database_url)
     db.check_migrated()
+    password = NewPassword.of(args.password) if args.password else NewPassword.none()
     with db.transaction() as session:
         stores = [get_store(session, name) for name in args.stores.split(",") if name]
         agent = create_agent(
-            session, args.username, password=args.password, role=Role(args.role), stores=stores,
+            session, args.username, password=password, role=Role(args.role), stores=stores,
             languages=[x for x in args.languages.split(",") if x],
         )  # fmt: skip
         print(f"user {agent.username} ({agent.role}) on {len(stores)} store(s)")

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.amazon.client import SpApiClient
-from engine.compliance import Verdict, check_reply
+from engine.compliance import Verdict, check_outgoing
 from engine.db.models import KnowledgeItem, TemplateRow
 from engine.drafting.default import DefaultDrafter
 from engine.drafting.protocols import Drafter, DraftRequest, DraftResult
@@ -28,6 +28,7 @@ from engine.nlp.index import AnswerIndex, IndexedItem, fingerprint_of
 from engine.nlp.intent import IntentModel, train_default_model
 from engine.nlp.language import FastTextLanguageDetector
 from engine.nlp.protocols import Embedder, IntentClassifier, IntentGuess, LanguageDetector, LanguageGuess
+from engine.nlp.training_data import Example
 from engine.settings import Settings
 from engine.taxonomy import MARKETPLACES
 
@@ -48,10 +49,12 @@ class Analyzer:
     intents: IntentClassifier
 
     def analyze_many(self, texts: Sequence[str], marketplaces: Sequence[str | None]) -> list[Analysis]:
-        languages = [
-            self.language.detect(text, prior=_default_language(marketplace))
-            for text, marketplace in zip(texts, marketplaces, strict=True)
-        ]
+        priors = [_default_language(marketplace) for marketplace in marketplaces]
+        detect_many = getattr(self.language, "detect_many", None)  # the real detector batches its slow part
+        if detect_many is not None:
+            languages = list(detect_many(list(texts), priors))
+        else:
+            languages = [self.language.detect(t, prior=p) for t, p in zip(texts, priors, strict=True)]
         classify_many = getattr(self.intents, "classify_many", None)
         if classify_many is not None:
             intents = classify_many(list(texts), [g.language for g in languages])
@@ -87,7 +90,9 @@ class Components:
 
     def check(self, text: str, *, buyer_language: str | None, allow_list: Sequence[str] = ()) -> Verdict:
         reply_language = self.language.detect(text).language if text.strip() else None
-        return check_reply(text, buyer_language=buyer_language, reply_language=reply_language, allow_list=allow_list)
+        return check_outgoing(
+            text, buyer_language=buyer_language, reply_language=reply_language, allow_list=allow_list
+        )
 
 
 def _default_language(marketplace: str | None) -> str | None:
@@ -105,16 +110,13 @@ def intent_model_directory(settings: Settings) -> Path:
     return settings.models_dir / ("intent-fake" if settings.nlp_backend == "fake" else "intent")
 
 
-def load_or_train_intents(settings: Settings, embedder: Embedder, session: Session | None = None) -> IntentModel:
+def load_or_train_intents(settings: Settings, embedder: Embedder, corrections: Sequence[Example] = ()) -> IntentModel:
     directory = intent_model_directory(settings)
     try:
         return IntentModel.load(directory, embedder)
     except ModelError:
         log.info("No intent model in %s yet: training one (about a minute, once).", directory)
-    from engine.services.knowledge import accepted_examples  # avoids an import cycle at module load
-
-    extra = accepted_examples(session) if session is not None else []
-    model = train_default_model(embedder, extra=extra, include_public=settings.nlp_backend == "real")
+    model = train_default_model(embedder, extra=corrections, include_public=settings.nlp_backend == "real")
     model.save(directory)
     return model
 
@@ -218,22 +220,45 @@ def build_analyzer(settings: Settings) -> Analyzer:
     return Analyzer(FastTextLanguageDetector(), load_or_train_intents(settings, build_embedder(settings)))
 
 
-def build_components(settings: Settings, session: Session | None = None) -> Components:
-    """Everything the pipeline needs. With a session, templates and past answers come from the database;
-    without one (the stateless CLI commands), from the files in `knowledge/`."""
+@dataclass(frozen=True)
+class Knowledge:
+    """What components are built from: plain data, read in one short transaction (or from the files), so that
+    loading models, training and indexing happen with no transaction open."""
+
+    templates: TemplateSet
+    items: list[IndexedItem]
+    corrections: list[Example]  # accepted intent corrections, used when an intent model must be trained
+    from_database: bool
+
+
+def read_knowledge(session: Session, knowledge_dir: Path) -> Knowledge:
+    from engine.services.knowledge import accepted_examples  # avoids an import cycle at module load
+
+    return Knowledge(
+        templates=templates_from_db(session, knowledge_dir),
+        items=knowledge_items(session),
+        corrections=accepted_examples(session),
+        from_database=True,
+    )
+
+
+def file_knowledge(knowledge_dir: Path) -> Knowledge:
+    """The files in `knowledge/`, for the stateless CLI commands."""
+    return Knowledge(load_templates(knowledge_dir / "templates"), seed_items(knowledge_dir), [], from_database=False)
+
+
+def build_components(settings: Settings, knowledge: Knowledge | None = None) -> Components:
+    """Everything the pipeline needs, from `knowledge` (the files in `knowledge/` when None). Call it with no
+    database transaction open: it loads models and may train the intent model."""
     embedder = build_embedder(settings)
-    if session is not None:
-        templates = templates_from_db(session, settings.knowledge_dir)
-        items = knowledge_items(session)
-    else:
-        templates = load_templates(settings.knowledge_dir / "templates")
-        items = seed_items(settings.knowledge_dir)
-    index_dir = index_directory(settings, from_database=session is not None)
+    knowledge = knowledge or file_knowledge(settings.knowledge_dir)
+    templates = knowledge.templates
+    index_dir = index_directory(settings, from_database=knowledge.from_database)
     return Components(
         language=FastTextLanguageDetector(),
-        intents=load_or_train_intents(settings, embedder, session),
+        intents=load_or_train_intents(settings, embedder, knowledge.corrections),
         embedder=embedder,
-        index=load_or_build_index(index_dir, items, embedder),
+        index=load_or_build_index(index_dir, knowledge.items, embedder),
         templates=templates,
         drafter=build_drafter(settings, templates),
         orders=build_order_client(settings),

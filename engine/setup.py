@@ -8,13 +8,13 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
-from engine.components import build_components
+from engine.components import build_components, read_knowledge
 from engine.db import Database
 from engine.db.base import utcnow
 from engine.db.models import Agent, Store
 from engine.errors import MailParseError
 from engine.mail import RawMail, iter_raw_mails, parse_mail
-from engine.services.agents import create_agent
+from engine.services.agents import NewPassword, create_agent
 from engine.services.importing import import_raw_mails
 from engine.services.knowledge import seed_knowledge
 from engine.services.pipeline import process_and_route
@@ -57,6 +57,7 @@ def demo_clock(oldest: datetime, newest: datetime, now: datetime) -> Callable[[d
 
 
 def load_demo(db: Database, settings: Settings) -> Iterator[str]:
+    passwords = {username: NewPassword.of(password) for username, password, *_ in DEMO_USERS}  # hashed up front
     with db.transaction() as session:
         if session.scalar(select(func.count()).select_from(Store)):
             yield "stores exist already: demo inbox not loaded"
@@ -66,12 +67,12 @@ def load_demo(db: Database, settings: Settings) -> Iterator[str]:
             markets = [code for code in MARKETPLACES if _region(code) == region]
             stores[region] = ensure_store(session, name, region=region, marketplaces=markets, sender_address=sender)
         if not session.scalar(select(func.count()).select_from(Agent)):
-            for username, password, role, display, languages in DEMO_USERS:
+            for username, _, role, display, languages in DEMO_USERS:
                 assigned = list(stores.values()) if username != "agent" else [stores["eu"]]
                 create_agent(
                     session,
                     username,
-                    password=password,
+                    password=passwords[username],
                     role=role,
                     display_name=display,
                     stores=assigned,
@@ -106,8 +107,9 @@ def setup(settings: Settings, *, demo: bool = False) -> Iterator[str]:
     yield f"knowledge base: {answers} seed answers and {templates} templates added"
     if demo:
         yield from load_demo(db, settings)
-    with db.transaction() as session:
-        components = build_components(settings, session)
+    with db.read() as session:
+        knowledge = read_knowledge(session, settings.knowledge_dir)
+    components = build_components(settings, knowledge)
     result, assignments = process_and_route(db, components, settings.knowledge_dir)
     yield f"pipeline: {result.messages} buyer messages classified, {result.drafts} drafts written"
     yield routing_summary(assignments)

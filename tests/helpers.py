@@ -6,6 +6,11 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 
+from sqlalchemy.orm import Session
+
+from engine.db.models import Agent
+from engine.services.agents import authenticated_agent, stored_password_hash, verify_password
+
 DEMO_DIR_NAME = "demo"
 
 
@@ -35,3 +40,11 @@ def relay_mail(
         "------------- End message -------------\n\nFor your information, ... [commMgrTok:]\n"
     )
     return bytes(mail)
+
+
+def authenticate(session: Session, username: str, password: str) -> Agent:
+    """The three steps of a local sign-in in one session (the app verifies between two transactions)."""
+    stored = stored_password_hash(session, username)
+    verify_password(stored, password)
+    assert stored is not None
+    return authenticated_agent(session, username, stored)

@@ -20,7 +20,7 @@ from engine.db.base import utcnow
 from engine.db.models import Agent, AuditEvent, Conversation, Message, Store
 from engine.errors import ConflictError, PermissionDenied, ReplyDeskError
 from engine.services import conversations as actions
-from engine.services.agents import create_agent, principal_for
+from engine.services.agents import NewPassword, create_agent, principal_for
 from engine.services.claims import claim, claim_on_open, claim_state, current_claim, release
 from engine.services.inbox import store_mail
 from engine.services.pipeline import process_pending
@@ -104,7 +104,7 @@ def test_claims_renew_block_and_lapse(session: Session, second_after: timedelta,
 def test_claiming_needs_the_store(session: Session) -> None:
     desk = _desk(session)
     elsewhere = ensure_store(session, "US", region="na")
-    outsider = principal_for(create_agent(session, "ola", password="correct horse", stores=[elsewhere]))
+    outsider = principal_for(create_agent(session, "ola", password=NewPassword.of("correct horse"), stores=[elsewhere]))
     with pytest.raises(PermissionDenied):
         claim(session, outsider, desk.conversation.id, now=NOW)
     assert current_claim(desk.conversation) is None
@@ -259,7 +259,7 @@ def claimed_app(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator
         store = ensure_store(session, "EU", sender_address="service@eu.example")
         store_mail(session, store, relay_mail(), source="test")
         for username, name in (("mia", "Mia"), ("noah", "Noah")):
-            create_agent(session, username, password="correct horse", display_name=name, stores=[store])
+            create_agent(session, username, password=NewPassword.of("correct horse"), display_name=name, stores=[store])
     for _line in setup(settings):  # models and index for the app, and the draft
         pass
     with db.transaction() as session:

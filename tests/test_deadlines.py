@@ -15,7 +15,7 @@ from engine.components import Components
 from engine.db.models import Conversation, Store
 from engine.errors import ConfigError
 from engine.services import conversations as actions
-from engine.services.agents import create_agent, principal_for
+from engine.services.agents import NewPassword, create_agent, principal_for
 from engine.services.deadlines import compute_internal_deadline, refresh_internal_deadline
 from engine.services.inbox import store_mail
 from engine.services.pipeline import process_pending
@@ -143,7 +143,7 @@ def test_no_response_needed_clears_the_internal_deadline(session: Session) -> No
     store = _store(session, BERLIN_OFFICE, 240)
     store_mail(session, store, relay_mail(sent=_utc(2026, 11, 20, 15)), source="a")
     conversation = _conversation(session, store)
-    agent = principal_for(create_agent(session, "mia", password="correct horse", stores=[store]))
+    agent = principal_for(create_agent(session, "mia", password=NewPassword.of("correct horse"), stores=[store]))
     actions.mark_no_response_needed(session, agent, conversation.id)
     assert conversation.internal_deadline is None
     assert refresh_internal_deadline(conversation, store, now=NOW + timedelta(hours=1)) is None

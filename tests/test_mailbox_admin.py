@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from engine.db.models import AuditEvent, Mailbox
 from engine.errors import MailboxError, PermissionDenied
-from engine.services.agents import create_agent, principal_for
+from engine.services.agents import NewPassword, create_agent, principal_for
 from engine.services.mailbox_admin import add_store_mailbox, change_mailbox, check_connection, store_mailboxes
 from engine.services.stores import ensure_store
 from engine.settings import Settings
@@ -19,7 +19,7 @@ from tests.servers import DovecotServer, dovecot_fixture, relay_mails  # noqa: F
 
 
 def _admin(session: Session) -> Principal:
-    return principal_for(create_agent(session, "ada", password="correct horse", role=Role.ADMIN))
+    return principal_for(create_agent(session, "ada", password=NewPassword.of("correct horse"), role=Role.ADMIN))
 
 
 def test_an_admin_adds_a_mailbox_tests_it_and_fixes_its_password(
@@ -56,7 +56,9 @@ def test_an_admin_adds_a_mailbox_tests_it_and_fixes_its_password(
 
 def test_leads_cannot_see_or_change_mailboxes(session: Session, settings: Settings) -> None:
     store = ensure_store(session, "EU")
-    lead = principal_for(create_agent(session, "lee", password="correct horse", role=Role.LEAD, stores=[store]))
+    lead = principal_for(
+        create_agent(session, "lee", password=NewPassword.of("correct horse"), role=Role.LEAD, stores=[store])
+    )
     with pytest.raises(PermissionDenied):
         store_mailboxes(session, lead, settings)
     with pytest.raises(PermissionDenied):

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from engine.db.models import Agent, AuditEvent
 from engine.errors import ConfigError
 from engine.services.accounts import IdentityRefused, SignedIn, log_in_with_identity
-from engine.services.agents import create_agent
+from engine.services.agents import NewPassword, create_agent
 from engine.services.stores import ensure_store
 from engine.settings import Settings
 from engine.ui.auth import DEFAULT_PROVIDER, Provider, providers_from_secrets
@@ -34,12 +34,17 @@ def team(session: Session) -> dict[str, Agent]:
     store = ensure_store(session, "OIDC Test Store", region="eu", marketplaces=["DE"], sender_address=None)
     agents = {
         "lead": create_agent(
-            session, "Ann.Lee@Example.com", password=PASSWORD, role=Role.LEAD, display_name="Ann Lee", stores=[store]
+            session,
+            "Ann.Lee@Example.com",
+            password=NewPassword.of(PASSWORD),
+            role=Role.LEAD,
+            display_name="Ann Lee",
+            stores=[store],
         ),
-        "gone": create_agent(session, "old@example.com", password=PASSWORD),
-        "dup1": create_agent(session, "Dup@example.com", password=PASSWORD),
-        "dup2": create_agent(session, "dup@example.com", password=PASSWORD),
-        "local": create_agent(session, "agent-oidc", password=PASSWORD),
+        "gone": create_agent(session, "old@example.com", password=NewPassword.of(PASSWORD)),
+        "dup1": create_agent(session, "Dup@example.com", password=NewPassword.of(PASSWORD)),
+        "dup2": create_agent(session, "dup@example.com", password=NewPassword.of(PASSWORD)),
+        "local": create_agent(session, "agent-oidc", password=NewPassword.of(PASSWORD)),
     }
     agents["gone"].active = False
     session.flush()

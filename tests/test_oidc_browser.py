@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from engine.db import Database
 from engine.db.models import AuditEvent, Store
-from engine.services.agents import create_agent
+from engine.services.agents import NewPassword, create_agent
 from engine.settings import Settings
 from engine.workflow.permissions import Role
 from tests import test_browser
@@ -72,7 +72,12 @@ def test_single_sign_on_maps_the_email_to_an_agent_and_refuses_strangers(
     with db.transaction() as session:
         store = session.scalars(select(Store).where(Store.name == "Demo Europe")).one()
         agent = create_agent(
-            session, KNOWN_EMAIL, password="unused-with-sso", role=Role.AGENT, display_name="Sam Sso", stores=[store]
+            session,
+            KNOWN_EMAIL,
+            password=NewPassword.of("unused-with-sso"),
+            role=Role.AGENT,
+            display_name="Sam Sso",
+            stores=[store],
         )
         agent_id = agent.id
     oidc_provider.redirect_uri = f"{app_url}/oauth2callback"

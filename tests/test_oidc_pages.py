@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from engine.db import Database
 from engine.db.models import AuditEvent, Store
-from engine.services.agents import create_agent
+from engine.services.agents import NewPassword, create_agent
 from engine.ui import auth, i18n
 from engine.ui.auth import FakeSingleSignOn, Provider
 from engine.workflow.permissions import Role
@@ -41,7 +41,12 @@ def mapped_agent(app_env: Database) -> int:
     with app_env.transaction() as session:
         store = session.scalars(select(Store).where(Store.name == "Demo Europe")).one()
         agent = create_agent(
-            session, MAPPED_EMAIL, password="not-used-with-sso", role=Role.LEAD, display_name="Mia Chen", stores=[store]
+            session,
+            MAPPED_EMAIL,
+            password=NewPassword.of("not-used-with-sso"),
+            role=Role.LEAD,
+            display_name="Mia Chen",
+            stores=[store],
         )
         return agent.id
 

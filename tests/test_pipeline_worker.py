@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from engine.components import Components, build_components, intent_model_directory
+from engine.components import Components, Knowledge, build_components, intent_model_directory
 from engine.db import Database
 from engine.db.models import Agent, Draft, KnowledgeItem, Message
 from engine.services.inbox import store_mail
@@ -41,9 +40,9 @@ class CountingBuilder:
     def __init__(self) -> None:
         self.builds = 0
 
-    def __call__(self, settings: Settings, session: Session) -> Components:
+    def __call__(self, settings: Settings, knowledge: Knowledge) -> Components:
         self.builds += 1
-        return build_components(settings, session)
+        return build_components(settings, knowledge)
 
 
 def _mail(db: Database, message_id: str, order_id: str) -> None:

@@ -12,14 +12,14 @@ from engine.components import Components
 from engine.db.models import AuditEvent, Conversation, ConversationStatus, Draft, DraftStatus, OutboxItem, Store
 from engine.errors import ComplianceBlocked, ConflictError, InputError, PermissionDenied
 from engine.services import conversations as actions
-from engine.services.agents import authenticate, create_agent, principal_for
+from engine.services.agents import NewPassword, create_agent, principal_for
 from engine.services.inbox import store_mail
 from engine.services.pipeline import process_pending
 from engine.services.queue import QueueFilters, list_queue
 from engine.services.stores import ensure_store
 from engine.workflow.permissions import Principal, Role
 from engine.workflow.sla import SlaState
-from tests.helpers import relay_mail
+from tests.helpers import authenticate, relay_mail
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
@@ -41,8 +41,8 @@ def _setup(session: Session, components: Components) -> tuple[Store, Store, Prin
         source="us",
     )  # fmt: skip
     process_pending(session, components)
-    agent = create_agent(session, "mia", password="correct horse", stores=[eu])
-    admin = create_agent(session, "ada", password="correct horse", role=Role.ADMIN)
+    agent = create_agent(session, "mia", password=NewPassword.of("correct horse"), stores=[eu])
+    admin = create_agent(session, "ada", password=NewPassword.of("correct horse"), role=Role.ADMIN)
     return eu, us, principal_for(agent), principal_for(admin)
 
 
@@ -150,7 +150,7 @@ def test_intent_correction_becomes_a_training_example(session: Session, fake_com
 
 
 def test_login_checks_the_password(session: Session) -> None:
-    create_agent(session, "lee", password="s3cret-pass")
+    create_agent(session, "lee", password=NewPassword.of("s3cret-pass"))
     assert authenticate(session, "lee", "s3cret-pass").username == "lee"
     with pytest.raises(PermissionDenied, match="Wrong username or password"):
         authenticate(session, "lee", "wrong")

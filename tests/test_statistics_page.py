@@ -26,7 +26,7 @@ from streamlit.testing.v1 import AppTest
 from engine.db import Database
 from engine.db.base import utcnow
 from engine.db.models import Conversation, Draft, DraftStatus, Message, Store
-from engine.services.agents import create_agent
+from engine.services.agents import NewPassword, create_agent
 from engine.ui import charts
 from engine.workflow.permissions import Role
 
@@ -46,7 +46,7 @@ class Shop:
             south = Store(name="South", marketplaces=["US"], allow_list=[])
             session.add_all([north, south])
             session.flush()
-            create_agent(session, "lead", password=PASSWORD, role=Role.LEAD, stores=[north])
+            create_agent(session, "lead", password=NewPassword.of(PASSWORD), role=Role.LEAD, stores=[north])
             self.ids: dict[str, int] = {}
             for name, store, intent, days_ago in (
                 ("parcel one", north, "order_status", 3),

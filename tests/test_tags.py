@@ -13,7 +13,7 @@ from engine.db.models import AuditEvent, Conversation
 from engine.errors import ConflictError, InputError, PermissionDenied
 from engine.services import claims
 from engine.services import conversations as actions
-from engine.services.agents import create_agent, principal_for
+from engine.services.agents import NewPassword, create_agent, principal_for
 from engine.services.inbox import store_mail
 from engine.services.queue import QueueFilters, list_queue
 from engine.services.stores import ensure_store
@@ -44,7 +44,9 @@ def _conversations(session: Session, count: int) -> list[Conversation]:
 )
 def test_tags_are_normalized_and_audited(session: Session, given: list[str], stored: list[str]) -> None:
     [conversation] = _conversations(session, 1)
-    agent = principal_for(create_agent(session, "mia", password="correct horse", stores=[conversation.store]))
+    agent = principal_for(
+        create_agent(session, "mia", password=NewPassword.of("correct horse"), stores=[conversation.store])
+    )
     assert actions.set_tags(session, agent, conversation.id, given) == stored
     assert conversation.tags == stored
     events = session.scalars(select(AuditEvent).where(AuditEvent.action == "conversation.tags")).all()
@@ -53,7 +55,7 @@ def test_tags_are_normalized_and_audited(session: Session, given: list[str], sto
 
 def test_the_queue_filters_by_tag_exactly(session: Session) -> None:
     first, second, third = _conversations(session, 3)
-    admin = principal_for(create_agent(session, "ada", password="correct horse", role="admin"))
+    admin = principal_for(create_agent(session, "ada", password=NewPassword.of("correct horse"), role="admin"))
     actions.set_tags(session, admin, first.id, ["vip", "退货"])
     actions.set_tags(session, admin, second.id, ["vip-gold"])
     actions.set_tags(session, admin, third.id, ["100%_off"])
@@ -77,9 +79,13 @@ def test_the_queue_filters_by_tag_exactly(session: Session) -> None:
 
 def test_tagging_needs_the_store_and_respects_a_colleagues_claim(session: Session) -> None:
     [conversation] = _conversations(session, 1)
-    mia = principal_for(create_agent(session, "mia", password="correct horse", stores=[conversation.store]))
-    ben = principal_for(create_agent(session, "ben", password="correct horse", stores=[conversation.store]))
-    outsider = principal_for(create_agent(session, "otto", password="correct horse"))
+    mia = principal_for(
+        create_agent(session, "mia", password=NewPassword.of("correct horse"), stores=[conversation.store])
+    )
+    ben = principal_for(
+        create_agent(session, "ben", password=NewPassword.of("correct horse"), stores=[conversation.store])
+    )
+    outsider = principal_for(create_agent(session, "otto", password=NewPassword.of("correct horse")))
     with pytest.raises(PermissionDenied):
         actions.set_tags(session, outsider, conversation.id, ["vip"])
     claims.claim(session, mia, conversation.id, now=datetime.now(UTC))
@@ -91,8 +97,10 @@ def test_tagging_needs_the_store_and_respects_a_colleagues_claim(session: Sessio
 
 def test_the_queue_names_who_is_working_on_a_conversation(session: Session) -> None:
     [conversation] = _conversations(session, 1)
-    mia = create_agent(session, "mia", password="correct horse", display_name="Mia", stores=[conversation.store])
-    admin = principal_for(create_agent(session, "ada", password="correct horse", role="admin"))
+    mia = create_agent(
+        session, "mia", password=NewPassword.of("correct horse"), display_name="Mia", stores=[conversation.store]
+    )
+    admin = principal_for(create_agent(session, "ada", password=NewPassword.of("correct horse"), role="admin"))
     claimed_at = datetime.now(UTC)
     claims.claim(session, principal_for(mia), conversation.id, now=claimed_at)
     [row] = list_queue(session, admin, now=claimed_at).rows

@@ -21,7 +21,7 @@ from engine.drafting.translate import (
     build_translator,
 )
 from engine.errors import InputError, ModelError, PermissionDenied
-from engine.services.agents import create_agent, principal_for
+from engine.services.agents import NewPassword, create_agent, principal_for
 from engine.services.inbox import store_mail
 from engine.services.stores import ensure_store
 from engine.services.translation import back_translate, translate_message
@@ -234,9 +234,9 @@ def _world(session: Session) -> tuple[Store, int, Principal, Principal, Principa
     stored = store_mail(session, store, relay_mail(body=body, name="Jonas"), source="test")
     assert stored.status == "new" and stored.message_row_id is not None
     session.get_one(Message, stored.message_row_id).language = "de"  # as the pipeline would have set it
-    agent = create_agent(session, "mei", password="correct horse", stores=[store], ui_language="zh")
-    outsider = create_agent(session, "sam", password="correct horse", stores=[other])
-    admin = create_agent(session, "ada", password="correct horse", role=Role.ADMIN)
+    agent = create_agent(session, "mei", password=NewPassword.of("correct horse"), stores=[store], ui_language="zh")
+    outsider = create_agent(session, "sam", password=NewPassword.of("correct horse"), stores=[other])
+    admin = create_agent(session, "ada", password=NewPassword.of("correct horse"), role=Role.ADMIN)
     session.flush()
     return store, stored.message_row_id, principal_for(agent), principal_for(outsider), principal_for(admin)
 

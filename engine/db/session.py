@@ -19,10 +19,12 @@ from engine.errors import DatabaseError
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
+READ_ONLY = "replydesk_read_only"  # execution option of the connections `Database.read()` uses
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # pysqlite would start transactions lazily (so a savepoint released first would commit on its own);
-    # take control and emit BEGIN ourselves, as SQLAlchemy's docs recommend. IMMEDIATE takes the write lock
-    # up front: concurrent workers then wait (busy_timeout) instead of failing on a lock upgrade.
+    # take control and emit BEGIN ourselves, as SQLAlchemy's docs recommend.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -42,8 +44,16 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     engine = create_engine(url, future=True, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", lambda connection: connection.exec_driver_sql("BEGIN IMMEDIATE"))
+        event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+def _sqlite_begin(connection: Any) -> None:
+    # A unit of work that may write takes the write lock up front (IMMEDIATE): concurrent writers then wait
+    # (busy_timeout) instead of failing on a lock upgrade. Reads begin DEFERRED: in WAL mode they never take
+    # the write lock, so a page load or a worker's read never makes an agent's approval wait.
+    read_only = connection.get_execution_options().get(READ_ONLY, False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def alembic_config(engine: Engine) -> Config:
@@ -71,6 +81,7 @@ class Database:
         self.url = url
         self.engine = make_engine(url, **engine_kwargs)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.read_sessions = sessionmaker(self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
 
     @property
     def dialect(self) -> str:
@@ -91,9 +102,17 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """One unit of work: commits on success, rolls back on any exception."""
+        """One unit of work that may write: commits on success, rolls back on any exception. Keep it short:
+        no network call, model load or password hash inside (on SQLite it holds the only write lock)."""
         with self.sessions() as session, session.begin():
             yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only unit of work: on SQLite it never takes the write lock; nothing is committed."""
+        with self.read_sessions() as session, session.begin():
+            yield session
+            session.rollback()
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -1,6 +1,6 @@
 """Who is signed in, and the admin's lists of stores and agents (the Settings page).
 
-Login itself is `engine.services.agents.authenticate` (local passwords) or `log_in_with_identity` (single
+Login itself is `log_in` (local passwords, verified outside any transaction) or `log_in_with_identity` (single
 sign-on); the app keeps only the agent id in its session and rebuilds the `Principal` from the database on
 every request, so a changed role or store applies at once.
 """
@@ -15,9 +15,17 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.db.models import Agent, Mailbox, Store
+from engine.db.session import Database
 from engine.errors import InputError
 from engine.services import audit
-from engine.services.agents import authenticate, create_agent, principal_for
+from engine.services.agents import (
+    NewPassword,
+    authenticated_agent,
+    create_agent,
+    principal_for,
+    stored_password_hash,
+    verify_password,
+)
 from engine.services.stores import ensure_store
 from engine.taxonomy import MARKETPLACES
 from engine.workflow.permissions import Action, Principal, Role, has_store, require
@@ -47,10 +55,16 @@ def signed_in(session: Session, agent_id: int) -> SignedIn | None:
     return SignedIn.of(agent)
 
 
-def log_in(session: Session, username: str, password: str) -> SignedIn:
-    """Check a local password (raises PermissionDenied with a retry hint) and return who signed in."""
-    agent = authenticate(session, username.strip(), password)
-    return SignedIn.of(agent)
+def log_in(db: Database, username: str, password: str) -> SignedIn:
+    """Check a local password (raises PermissionDenied with a retry hint) and return who signed in. The hash is
+    read, verified with no transaction open (argon2 is slow on purpose), then the account is read again."""
+    username = username.strip()
+    with db.read() as session:
+        stored = stored_password_hash(session, username)
+    verify_password(stored, password)
+    assert stored is not None  # verify_password refuses a missing hash
+    with db.read() as session:
+        return SignedIn.of(authenticated_agent(session, username, stored))
 
 
 @dataclass(frozen=True)
@@ -194,7 +208,7 @@ def add_agent(
     principal: Principal,
     username: str,
     *,
-    password: str,
+    password: NewPassword,
     role: Role,
     display_name: str,
     store_ids: Sequence[int],

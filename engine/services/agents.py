@@ -20,6 +20,34 @@ from engine.workflow.permissions import Action, Principal, Role, require
 _hasher = PasswordHasher()
 MAX_CAPACITY = 1000
 MIN_PASSWORD_LENGTH = 8
+# Checked when a username is unknown, so that a wrong username costs as long as a wrong password.
+_UNKNOWN_USER_HASH = _hasher.hash("no such account")
+
+
+@dataclass(frozen=True)
+class NewPassword:
+    """A password checked and hashed before any transaction opens (argon2 takes tens of milliseconds, and on
+    SQLite a write transaction holds the only write lock). `NewPassword.none()`: single sign-on only."""
+
+    hash: str
+
+    @classmethod
+    def of(cls, password: str) -> NewPassword:
+        if len(password) < MIN_PASSWORD_LENGTH:
+            raise InputError(
+                f"Passwords need at least {MIN_PASSWORD_LENGTH} characters "
+                "(or none, for a single sign-on only account)."
+            )
+        return cls(_hasher.hash(password))
+
+    @classmethod
+    def none(cls) -> NewPassword:
+        return cls("")  # an empty hash never verifies
+
+    @classmethod
+    def optional(cls, password: str | None) -> NewPassword | None:
+        """None for an empty field (keep the current password); otherwise checked and hashed."""
+        return cls.of(password) if password else None
 
 
 def principal_for(agent: Agent) -> Principal:
@@ -30,7 +58,7 @@ def create_agent(
     session: Session,
     username: str,
     *,
-    password: str,
+    password: NewPassword,
     role: Role = Role.AGENT,
     display_name: str | None = None,
     stores: Sequence[Store] = (),
@@ -39,15 +67,10 @@ def create_agent(
 ) -> Agent:
     if session.scalar(select(Agent).where(Agent.username == username)) is not None:
         raise InputError(f"User {username!r} exists already. Pick another username.")
-    if password and len(password) < MIN_PASSWORD_LENGTH:
-        raise InputError(
-            f"Passwords need at least {MIN_PASSWORD_LENGTH} characters (or none, for a single sign-on only account)."
-        )
     agent = Agent(
         username=username,
         display_name=display_name or username,
-        # No password: the account signs in through single sign-on only (an empty hash never verifies).
-        password_hash=_hasher.hash(password) if password else "",
+        password_hash=password.hash,
         role=role,
         languages=list(languages),
         intent_groups=[],
@@ -59,13 +82,27 @@ def create_agent(
     return agent
 
 
-def authenticate(session: Session, username: str, password: str) -> Agent:
-    agent = session.scalar(select(Agent).where(Agent.username == username, Agent.active.is_(True)))
+def stored_password_hash(session: Session, username: str) -> str | None:
+    """The active account's password hash, read so that it can be verified after the transaction."""
+    return session.scalar(select(Agent.password_hash).where(Agent.username == username, Agent.active.is_(True)))
+
+
+def verify_password(stored_hash: str | None, password: str) -> None:
+    """Raises PermissionDenied unless `password` matches; call it with no transaction open. An unknown account
+    is checked against a dummy hash, so it takes as long as a wrong password."""
     try:
-        if agent is None or not _hasher.verify(agent.password_hash, password):
+        if not _hasher.verify(stored_hash or _UNKNOWN_USER_HASH, password) or not stored_hash:
             raise VerificationError
     except (VerificationError, InvalidHashError):
         raise PermissionDenied("Wrong username or password. Try again or ask an admin to reset it.") from None
+
+
+def authenticated_agent(session: Session, username: str, verified_hash: str) -> Agent:
+    """The account whose hash was verified, if it still has that hash and is active (it may have changed
+    between the check and this transaction)."""
+    agent = session.scalar(select(Agent).where(Agent.username == username, Agent.active.is_(True)))
+    if agent is None or agent.password_hash != verified_hash:
+        raise PermissionDenied("Wrong username or password. Try again or ask an admin to reset it.")
     return agent
 
 
@@ -115,7 +152,7 @@ class AgentChanges:
     intent_groups: Sequence[str] | None = None
     capacity: int | None = None
     active: bool | None = None
-    password: str | None = None  # a reset; never shown or audited
+    password: NewPassword | None = None  # a reset; never shown or audited
 
 
 def update_agent(session: Session, principal: Principal, agent_id: int, changes: AgentChanges) -> Agent:
@@ -154,9 +191,7 @@ def update_agent(session: Session, principal: Principal, agent_id: int, changes:
     if changes.active is not None:
         agent.active = changes.active
     if changes.password:
-        if len(changes.password) < MIN_PASSWORD_LENGTH:
-            raise InputError(f"Passwords need at least {MIN_PASSWORD_LENGTH} characters.")
-        agent.password_hash = _hasher.hash(changes.password)
+        agent.password_hash = changes.password.hash
     after = _account_fields(agent)
     if changes.password:
         after["password"] = "reset"

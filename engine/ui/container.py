@@ -15,7 +15,7 @@ import streamlit as st
 from sqlalchemy.orm import Session
 
 from engine.compliance import Verdict
-from engine.components import Components, build_components
+from engine.components import Components, build_components, read_knowledge
 from engine.db import Database
 from engine.drafting.translate import Translator, build_translator
 from engine.settings import Settings
@@ -45,8 +45,9 @@ class AppServices:
     def components(self) -> Components:
         with self._lock:
             if self._components is None:
-                with self.db.transaction() as session:
-                    self._components = build_components(self.settings, session)
+                with self.db.read() as session:
+                    knowledge = read_knowledge(session, self.settings.knowledge_dir)
+                self._components = build_components(self.settings, knowledge)
             return self._components
 
     def reload_components(self) -> None:

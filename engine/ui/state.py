@@ -87,8 +87,14 @@ def show_flash() -> None:
 
 def attempt(app: AppServices, action: Callable[[Session], object]) -> bool:
     """Run one user action in its own transaction; a domain error is shown, not raised. True when done."""
+    return attempt_steps(lambda: app.run(action))
+
+
+def attempt_steps(action: Callable[[], object]) -> bool:
+    """Run a user action that manages its own transactions (one with slow work between them, such as an LLM
+    call); a domain error is shown, not raised. True when done."""
     try:
-        app.run(action)
+        action()
     except ReplyDeskError as exc:
         st.error(tr("error.prefix", message=str(exc)))
         return False
