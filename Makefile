@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run setup test lint typecheck bench eval system-deps postgres clean
+.PHONY: run setup test lint typecheck bench eval faults system-deps postgres clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,9 +22,12 @@ setup: $(STAMP)
 	$(BIN)/replydesk setup --demo
 
 # The worker (IMAP sync + SMTP send) runs beside the app and stops with it.
+# Only this machine can reach it (127.0.0.1); for a team, put a TLS reverse proxy in front (README "Security").
 run: setup
+	@echo "ReplyDesk listens on http://127.0.0.1:8501 only (this machine); see README Security to serve a team."
 	$(BIN)/replydesk worker & worker=$$!; trap "kill $$worker 2>/dev/null" EXIT; \
-	$(BIN)/streamlit run streamlit_app.py --server.port 8501 --server.headless true --browser.gatherUsageStats false
+	$(BIN)/streamlit run streamlit_app.py --server.address 127.0.0.1 --server.port 8501 --server.headless true \
+		--browser.gatherUsageStats false
 
 # Debian packages the tests drive for real: Dovecot (IMAP) and Chromium (browser test).
 system-deps:
@@ -58,6 +61,11 @@ bench: $(STAMP) system-deps postgres
 
 eval: $(STAMP)
 	$(BIN)/replydesk eval all
+
+# The fault suite (README "Reliability"): hostile mail, killed syncs, restarted Dovecot and PostgreSQL (this
+# target restarts the local cluster), concurrent workers, SMTP crashes. Prints the table; about 20 minutes.
+faults: $(STAMP) system-deps postgres
+	$(BIN)/python -m evals.faults --full-size
 
 clean:
 	rm -rf data/replydesk.db* data/models .pytest_cache .mypy_cache .ruff_cache

@@ -47,6 +47,7 @@ else:
     system = [_page("app_pages/health.py", "nav.health", ":material/monitor_heart:")]
     if user.principal.role == Role.ADMIN:
         system.append(_page("app_pages/settings.py", "nav.settings", ":material/settings:"))
+        system.append(_page("app_pages/integrations.py", "nav.integrations", ":material/webhook:"))
     sections[tr("nav.section.system")] = system
     navigation = st.navigation(sections)
 
@@ -72,5 +73,8 @@ with st.sidebar:
             if state.sign_out():
                 st.stop()  # the logout redirect reloads the app
             st.rerun()
+
+if user is not None and app.run(agents.demo_accounts_active):
+    st.warning(tr("demo.banner"), icon=":material/warning:")
 
 navigation.run()

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from engine.compliance import Verdict
+from engine.compliance import Verdict, reveal
 from engine.compliance.rules import RULE_BY_ID
 from engine.db.base import utcnow
 from engine.errors import ComplianceBlocked, ReplyDeskError
+from engine.send import resolve as outbox_decisions
 from engine.services import claims
 from engine.services import conversations as actions
 from engine.services.drafts import regenerate_draft
@@ -102,7 +103,9 @@ facts[2].markdown(f"**{tr('queue.col.status')}**  \n{tr('status.' + snap.status)
 facts[3].markdown(f"**{tr('conversation.language')}**  \n{snap.language or '—'}")
 intent_label = tr(f"intent.{snap.intent}") if snap.intent else "—"
 score = f" ({snap.intent_score:.0%})" if snap.intent_score is not None else ""
-facts[4].markdown(f"**{tr('queue.col.intent')}**  \n{intent_label}{score}")
+newest_in = next((m for m in reversed(snap.messages) if m.direction == "in" and m.kind == "buyer_message"), None)
+flag = f" · :orange[{tr('conversation.intent_flag')}]" if newest_in and newest_in.needs_review else ""
+facts[4].markdown(f"**{tr('queue.col.intent')}**  \n{intent_label}{score}{flag}")
 
 
 def _done(message_key: str) -> None:
@@ -138,6 +141,10 @@ with side:
             st.markdown(f"#### {tr('conversation.intent_correction')}")
             if newest.needs_review:
                 st.warning(tr("conversation.intent_needs_review"))
+                if newest.intent and newest.secondary_intent:
+                    first = f"{tr('intent.' + newest.intent)} ({(newest.intent_score or 0):.0%})"
+                    second = f"{tr('intent.' + newest.secondary_intent)} ({(newest.secondary_score or 0):.0%})"
+                    st.caption(tr("conversation.intent_top_two", first=first, second=second))
             chosen = st.selectbox(
                 tr("queue.intent"),
                 list(INTENTS),
@@ -234,6 +241,20 @@ def _back_translation(text: str) -> None:
     st.text(result.text)
 
 
+def _unknown_reply(item_id: int) -> None:
+    """A reply that may or may not have gone out: only an agent decides, and "send again" passes the gate again."""
+    st.warning(tr("conversation.outbox_unknown", id=item_id), icon=":material/help:")
+    choice = st.columns(2)
+    if choice[0].button(
+        tr("conversation.outbox_mark_sent"), key=f"outbox_sent_{item_id}", icon=":material/done_all:", disabled=locked
+    ) and state.attempt(app, lambda s: outbox_decisions.mark_sent_by_hand(s, principal, item_id)):
+        _done("conversation.outbox_marked_sent")
+    if choice[1].button(
+        tr("conversation.outbox_send_again"), key=f"outbox_again_{item_id}", icon=":material/send:", disabled=locked
+    ) and state.attempt(app, lambda s: outbox_decisions.send_again(s, principal, item_id)):
+        _done("conversation.outbox_sent_again")
+
+
 with thread:
     st.markdown(f"#### {tr('conversation.thread')}")
     for message in snap.messages:
@@ -256,6 +277,8 @@ with thread:
                 _translation(message.id, message.body)
     for item in snap.outbox:
         st.caption(tr("conversation.outbox", id=item.id, state=tr(f"outbox.{item.state}"), attempts=item.attempts))
+        if item.state == "unknown":
+            _unknown_reply(item.id)
         if item.last_error:
             st.text(item.last_error)
 
@@ -265,7 +288,7 @@ def _violations(verdict: Verdict) -> None:
         title = tr(f"rule.{violation.rule}") if violation.rule in RULE_BY_ID else violation.rule
         show = st.error if violation.severity == "block" else st.warning
         show(
-            f"**{title}** ({violation.rule}) — “{escape_markdown(violation.text)}”: "
+            f"**{title}** ({violation.rule}) — “{escape_markdown(reveal(violation.text)[0])}”: "
             f"{escape_markdown(violation.explanation)}"
         )
 
@@ -296,11 +319,13 @@ def _draft_panel(draft: DraftSnap) -> None:
     _back_translation(text)
     verdict = app.check(text, snap.language, snap.allow_list) if text.strip() else None
     if verdict is not None:
-        spans = [(v.start, v.end, v.severity) for v in verdict.violations]
+        # what the gate read, invisible characters shown as ⟨ZWSP⟩ markers, violations highlighted
+        shown, positions = reveal(text)
+        spans = [(positions[v.start], positions[v.end], v.severity) for v in verdict.violations]
         if verdict.violations:
             st.markdown(f"**{tr('conversation.checked_text')}**")
             with st.container(border=True):
-                st.markdown(highlighted_markdown(text, spans))
+                st.markdown(highlighted_markdown(shown, spans))
         if verdict.allowed:
             st.success(tr("conversation.gate_ok") if not verdict.violations else tr("conversation.gate_warn"))
         else:
@@ -343,9 +368,8 @@ with thread:
 
     st.markdown(f"#### {tr('conversation.actions')}")
     buttons = st.columns(4)
-    if buttons[0].button(tr("conversation.regenerate"), icon=":material/refresh:", disabled=locked) and state.attempt(
-        app, lambda s: regenerate_draft(s, principal, app.components(), snap.id)
-    ):
+    regenerate = buttons[0].button(tr("conversation.regenerate"), icon=":material/refresh:", disabled=locked)
+    if regenerate and state.attempt_steps(lambda: regenerate_draft(app.db, principal, app.components(), snap.id)):
         _done("conversation.regenerated")
     if buttons[1].button(
         tr("conversation.no_response_needed"), icon=":material/done:", disabled=locked

@@ -1,4 +1,5 @@
-"""Sync & health: mailboxes, last sync and lag, recent sync runs, outbox states, alerts."""
+"""Sync & health: mailboxes, last sync and lag, recent sync runs, quarantined mail (with retry), outbox
+states, alerts."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import pandas as pd
 import streamlit as st
 
 from engine.db.base import utcnow
+from engine.errors import ReplyDeskError
 from engine.services.health import health
+from engine.sync.quarantine import retry_quarantined
 from engine.ui import state
 from engine.ui.container import app_services
 from engine.ui.format import duration, escape_markdown
@@ -28,10 +31,11 @@ for alert in report.alerts:
     detail = f" — {escape_markdown(alert.detail)}" if alert.detail else ""
     (st.error if alert.level == "error" else st.warning)(escape_markdown(text) + detail)
 
-cols = st.columns(3)
+cols = st.columns(4)
 cols[0].metric(tr("health.overdue"), report.overdue)
 cols[1].metric(tr("health.unparsed"), report.unparsed)
-cols[2].metric(tr("health.outbox_waiting"), report.outbox.get("approved", 0) + report.outbox.get("sending", 0))
+cols[2].metric(tr("health.quarantined"), len(report.quarantined))
+cols[3].metric(tr("health.outbox_waiting"), report.outbox.get("approved", 0) + report.outbox.get("sending", 0))
 
 st.markdown(f"#### {tr('health.mailboxes')}")
 if report.mailboxes:
@@ -60,6 +64,45 @@ if report.mailboxes:
 else:
     st.info(tr("health.no_mailboxes"))
 
+if report.quarantined:
+    st.markdown(f"#### {tr('health.quarantine')}")
+    st.caption(tr("health.quarantine_help"))
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "#": q.id,
+                    tr("queue.col.store"): q.store,
+                    tr("health.mailbox"): q.mailbox,
+                    tr("health.uid"): q.uid,
+                    tr("health.size"): q.size,
+                    tr("health.reason"): q.reason,
+                    tr("health.raw_kept"): q.raw_kept,
+                    tr("health.attempts"): q.attempts,
+                }
+                for q in report.quarantined
+            ]
+        ),
+        hide_index=True,
+        use_container_width=True,
+    )
+    with st.form("retry_quarantined"):
+        picked = st.selectbox(
+            tr("health.retry_pick"),
+            [q.id for q in report.quarantined],
+            format_func=lambda qid: next(f"#{q.id} {q.mailbox} UID {q.uid}" for q in report.quarantined if q.id == qid),
+        )
+        if st.form_submit_button(tr("health.retry")) and picked is not None:
+            try:
+                outcome = retry_quarantined(app.db, app.settings, int(picked), principal=user.principal)
+            except ReplyDeskError as exc:
+                st.error(str(exc))
+            else:
+                if outcome.stored:
+                    st.success(tr("health.retry_stored", id=outcome.message_row_id, status=outcome.status))
+                else:
+                    st.error(tr("health.retry_failed", reason=outcome.reason or ""))
+
 st.markdown(f"#### {tr('health.outbox')}")
 if report.outbox:
     st.bar_chart(
@@ -83,6 +126,7 @@ if report.runs:
                     tr("health.new"): r.new,
                     tr("health.duplicates"): r.duplicates,
                     tr("health.unparsed"): r.unparsed,
+                    tr("health.quarantined"): r.quarantined,
                     tr("health.error"): "; ".join(str(e.get("message", "")) for e in r.errors),
                 }
                 for r in report.runs

@@ -28,7 +28,7 @@ lang = state.language()
 stores = app.run(lambda session: visible_stores(session, principal))
 store_names = {s.id: s.name for s in stores}
 statuses = [str(s) for s in ConversationStatus]
-known_tags = app.run(recent_tags)
+known_tags = app.run(lambda session: recent_tags(session, principal))
 
 st.title(tr("queue.title"))
 state.show_flash()
@@ -78,6 +78,8 @@ def _go_to(page: int) -> None:
 
 @st.fragment(run_every=REFRESH_EVERY)
 def queue_list() -> None:
+    if state.idle_expired(app):  # the auto-refresh is no activity: a full rerun signs the idle session out
+        st.rerun()
     now = utcnow()
     page = int(st.session_state.get(PAGE_KEY, 1))
     result = app.run(lambda session: list_queue(session, principal, filters, page=page, page_size=PAGE_SIZE, now=now))

@@ -11,7 +11,7 @@ import streamlit as st
 
 from engine.db.base import utcnow
 from engine.errors import ReplyDeskError
-from engine.services import accounts, agents, mailbox_admin, stores
+from engine.services import accounts, agents, mailbox_admin, sign_in, stores
 from engine.services.routing import current_routing_rules
 from engine.taxonomy import LANGUAGES, MARKETPLACES
 from engine.ui import state
@@ -224,6 +224,20 @@ def _agent_editor() -> None:
         if st.form_submit_button(tr("settings.save"), type="primary") and state.attempt_steps(save):
             state.flash("success", tr("settings.agent_saved"))
             st.rerun()
+    summary = next(a for a in team if a.id == agent_id)
+    if summary.locked:
+        st.warning(tr("settings.agent_locked"))
+        if st.button(tr("settings.unlock"), key=f"unlock_{agent_id}", icon=":material/lock_open:") and state.attempt(
+            app, lambda s: sign_in.unlock(s, principal, agent_id)
+        ):
+            state.flash("success", tr("settings.unlocked"))
+            st.rerun()
+    unbind = summary.sso_bound and st.button(
+        tr("settings.unbind"), key=f"unbind_{agent_id}", icon=":material/link_off:"
+    )
+    if unbind and state.attempt(app, lambda s: accounts.unbind_identity(s, principal, agent_id)):
+        state.flash("success", tr("settings.unbound"))
+        st.rerun()
 
 
 with tab_agents:
@@ -286,7 +300,7 @@ def _mailbox_editor(boxes: list[mailbox_admin.MailboxView]) -> None:
         try:
             found = app.run(lambda s: mailbox_admin.check_connection(s, principal, app.settings, box.id))
         except ReplyDeskError as exc:
-            st.error(tr("error.prefix", message=str(exc)))
+            state.show_error(exc)
         else:
             st.success(found)
 

@@ -42,31 +42,36 @@ def cmd_setup(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     from engine.db import Database
-    from engine.mail import iter_raw_mails
-    from engine.services.importing import import_raw_mails
+    from engine.mail import check_paths, iter_raw_mails
+    from engine.services.importing import import_raw_mails, start_import
     from engine.services.stores import ensure_store
 
+    check_paths(args.paths)
     db = Database(settings.resolved_database_url)
     db.check_migrated()
     with db.transaction() as session:
         store_id = ensure_store(session, args.store).id
-    summary = import_raw_mails(db, store_id, iter_raw_mails(args.paths), batch_size=settings.sync_batch_size)
+    # Every mail is processed; one that fails is kept raw (or reported) and the status says so at the end.
+    summary = start_import(db, store_id)
+    mails = iter_raw_mails(args.paths, on_error=summary.report_unreadable)
+    import_raw_mails(db, store_id, mails, batch_size=settings.sync_batch_size, summary=summary)
     print(f"{args.store}: {summary.line()}")
     for error in summary.errors:
         print(f"  {error['code']}: {error['message']}", file=sys.stderr)
-    return 0
+    return 0 if summary.ok else 1
 
 
 def cmd_process(args: argparse.Namespace, settings: Settings) -> int:
-    from engine.components import build_components
+    from engine.components import build_components, read_knowledge
     from engine.db import Database
     from engine.services.pipeline import process_and_route
     from engine.services.routing import routing_summary
 
     db = Database(settings.resolved_database_url)
     db.check_migrated()
-    with db.transaction() as session:
-        components = build_components(settings, session)
+    with db.read() as session:
+        knowledge = read_knowledge(session, settings.knowledge_dir)
+    components = build_components(settings, knowledge)
     result, assignments = process_and_route(db, components, settings.knowledge_dir, batch=args.batch)
     print(f"{result.messages} buyer messages classified, {result.drafts} drafts written")
     print(routing_summary(assignments))
@@ -75,10 +80,17 @@ def cmd_process(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
     from engine.components import build_analyzer
+
+    classify_stream(build_analyzer(settings), _open_input(args.file), sys.stdout)
+    return 0
+
+
+def classify_stream(analyzer: Any, source: IO[str], out: IO[str], *, chunk_size: int = 256) -> int:
+    """The `classify` contract over an open stream (an `engine.components.Analyzer`); returns lines written."""
     from engine.jsonl import chunks, read_records, write_record
 
-    analyzer = build_analyzer(settings)
-    for chunk in chunks(read_records(_open_input(args.file)), 256):
+    written = 0
+    for chunk in chunks(read_records(source), chunk_size):
         analyses = analyzer.analyze_many([r["text"] for r in chunk], [r.get("marketplace") for r in chunk])
         for record, analysis in zip(chunk, analyses, strict=True):
             write_record(
@@ -88,13 +100,15 @@ def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
                     "language_score": round(analysis.language.score, 4),
                     "intent": analysis.intent.intent,
                     "intent_score": round(analysis.intent.score, 4),
-                }
+                },
+                out,
             )
-    return 0
+        written += len(chunk)
+    return written
 
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
-    from engine.compliance import check_reply
+    from engine.compliance import check_outgoing
     from engine.db import Database
     from engine.jsonl import read_records, write_record
 
@@ -114,8 +128,9 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
 
                 detector = load_language_detector()
             reply_language = detector.detect(record["text"]).language
-        verdict = check_reply(
+        verdict = check_outgoing(
             record["text"],
+            subject=record.get("subject"),
             buyer_language=record.get("language"),
             reply_language=reply_language,
             allow_list=allow_lists.get(store or "", []),
@@ -169,22 +184,35 @@ def _sources(template_id: str | None, source_ids: Sequence[int]) -> list[dict[st
 def cmd_parse_email(args: argparse.Namespace, settings: Settings) -> int:
     from engine.errors import MailParseError
     from engine.jsonl import write_record
-    from engine.mail import iter_raw_mails, parse_mail, to_cli_record
+    from engine.mail import MailLimits, check_paths, iter_raw_mails, parse_mail, to_cli_record
 
+    check_paths(args.paths)
+    limits = MailLimits.from_settings(settings)
     failures = 0
-    for mail in iter_raw_mails(args.paths):
+
+    def failed(source: str, error: str) -> None:
+        nonlocal failures
+        failures += 1
+        write_record({"source": source, "kind": "unparsed", "error": error})
+
+    # One line per mail, in order; a mail that cannot be read gets an `error` line and the rest go on.
+    for mail in iter_raw_mails(args.paths, on_error=failed):
         try:
-            write_record(to_cli_record(parse_mail(mail.raw), mail.source))
+            record = to_cli_record(parse_mail(mail.raw, limits), mail.source)
         except MailParseError as exc:
-            failures += 1
-            write_record({"source": mail.source, "kind": "unparsed", "error": str(exc)})
+            failed(mail.source, str(exc))
+            continue
+        except MemoryError:
+            failed(mail.source, "Too large to parse in the memory available; parse it on a larger machine.")
+            continue
+        write_record(record)
     return 1 if failures else 0
 
 
 def cmd_train_intents(args: argparse.Namespace, settings: Settings) -> int:
     from engine.components import build_embedder, intent_model_directory
     from engine.db import Database
-    from engine.nlp.intent import train_default_model
+    from engine.nlp.intent import EMBEDDING_CACHE_DIR, train_default_model
     from engine.services.knowledge import accepted_examples
 
     extra = []
@@ -194,7 +222,9 @@ def cmd_train_intents(args: argparse.Namespace, settings: Settings) -> int:
         with db.transaction() as session:
             extra = accepted_examples(session)
     embedder = build_embedder(settings)
-    model = train_default_model(embedder, extra=extra, include_public=not args.team_only)
+    model = train_default_model(
+        embedder, extra=extra, include_public=not args.team_only, cache_dir=settings.models_dir / EMBEDDING_CACHE_DIR
+    )
     path = model.save(intent_model_directory(settings))
     print(f"intent model {model.version} saved to {path} ({len(extra)} examples from the queue)")
     return 0
@@ -260,9 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _register_optional(sub: Any, add: Callable[[str, Handler, str], argparse.ArgumentParser]) -> None:
     """Commands contributed by other parts: stores and users, sync and send workers, evals."""
-    from engine import cli_admin, cli_eval, cli_workers
+    from engine import cli_admin, cli_eval, cli_integrations, cli_workers
 
-    for module in (cli_admin, cli_workers, cli_eval):
+    for module in (cli_admin, cli_workers, cli_eval, cli_integrations):
         module.register(add)
 
 

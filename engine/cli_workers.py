@@ -65,11 +65,34 @@ def _sync_once(db: Any, settings: Settings, store: str | None) -> int:
 
 
 def _send_once(db: Any, settings: Settings) -> None:
+    """One send pass; whatever goes wrong is reported and the worker's other steps still run."""
     from engine.send.worker import send_pending
 
-    counts = send_pending(db, settings)
+    try:
+        counts = send_pending(db, settings)
+    except ReplyDeskError as exc:
+        print(f"send: error: {exc}", file=sys.stderr, flush=True)
+        return
+    except Exception as exc:
+        log.exception("send pass failed")
+        print(f"send: error: {type(exc).__name__}: {exc}; the next pass tries again", file=sys.stderr, flush=True)
+        return
     if any(vars(counts).values()):
         print(f"send: {counts.line()}", flush=True)
+
+
+def _webhooks_once(db: Any, settings: Settings) -> None:
+    """SLA events from the deadlines, then due webhook deliveries; a failure here never stops the other steps."""
+    from engine.integrations.delivery import webhook_pass
+
+    try:
+        line = webhook_pass(db, settings)
+    except Exception as exc:
+        log.exception("webhook pass failed")
+        print(f"webhooks: error: {type(exc).__name__}: {exc}; the next pass tries again", file=sys.stderr, flush=True)
+        return
+    if line:
+        print(f"webhooks: {line}", flush=True)
 
 
 def _draft_once(pipeline: Any) -> None:
@@ -142,6 +165,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         _sync_once(db, settings, None)
         _send_once(db, settings)
         _draft_once(pipeline)  # last: a failing model must not hold up mail in or out
+        _webhooks_once(db, settings)  # after drafting, so this pass's events go out in it
 
     return _loop(settings, everything, once=args.once, wake=None if args.once else _idle_wake(db, settings))
 

@@ -90,9 +90,7 @@ class Components:
 
     def check(self, text: str, *, buyer_language: str | None, allow_list: Sequence[str] = ()) -> Verdict:
         reply_language = self.language.detect(text).language if text.strip() else None
-        return check_outgoing(
-            text, buyer_language=buyer_language, reply_language=reply_language, allow_list=allow_list
-        )
+        return check_outgoing(text, buyer_language=buyer_language, reply_language=reply_language, allow_list=allow_list)
 
 
 def _default_language(marketplace: str | None) -> str | None:

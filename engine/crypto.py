@@ -76,9 +76,10 @@ def decrypt(settings: Settings, token: str) -> str:
 
 
 def mask_secret(secret: str) -> str:
-    """`"ab••••yz"`; short secrets show nothing but the mask, so a mask never reveals half a password."""
+    """`"set, ends …yz"`: whether a secret is set and its last 2 characters, never more; a short secret shows
+    only that it is set, so the hint never reveals a real share of it. "" when none is set."""
     if not secret:
         return ""
     if len(secret) < 8:
-        return _MASK
-    return f"{secret[:2]}{_MASK}{secret[-2:]}"
+        return "set"
+    return f"set, ends {_MASK}{secret[-2:]}"

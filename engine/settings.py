@@ -59,6 +59,16 @@ def _bool(env: Mapping[str, str], key: str, default: bool) -> bool:
     raise ConfigError(f"{key} must be true or false, got {raw!r}.")
 
 
+def _ca_file(env: Mapping[str, str]) -> Path | None:
+    raw = env.get("REPLYDESK_CA_FILE", "").strip()
+    if not raw:
+        return None
+    path = Path(raw).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"REPLYDESK_CA_FILE points at {raw!r}, which is not a file. Give the path of a PEM file.")
+    return path
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = PROJECT_ROOT / "data"
@@ -74,12 +84,24 @@ class Settings:
     sync_interval_seconds: int = 60
     backfill_days: int = 90
     sync_batch_size: int = 200
+    max_mail_mb: int = 25  # a larger mail keeps its headers and the beginning of its text, with the reason
+    mail_max_depth: int = 30  # MIME nesting levels the parser reads; deeper parts stay in the raw mail
+    mail_max_parts: int = 200  # MIME parts the parser reads in one mail
     spapi_client_id: str | None = None
     spapi_client_secret: str | None = field(default=None, repr=False)
     spapi_refresh_token: str | None = field(default=None, repr=False)
     spapi_region: str = "eu"
     spapi_sandbox: bool = False
     local_login: bool = True  # false: single sign-on only (OIDC, `[auth]` in .streamlit/secrets.toml)
+    login_max_failures: int = 10  # wrong local passwords in a row before the account locks (an admin unlocks)
+    login_backoff_after: int = 3  # wrong passwords before each further attempt waits (doubling each time)
+    login_backoff_seconds: float = 1.0  # the first wait; 0 turns the back-off off
+    client_backoff_after: int = 20  # failures from one client address, over all usernames, before it waits
+    session_idle_hours: float = 8.0  # a browser session with no user action this long signs out
+    # Extra CA certificates (PEM) trusted for IMAP and SMTP TLS, beside the system's: a private mail server.
+    ca_file: Path | None = None
+    send_max_attempts: int = 8  # a reply that keeps failing ends `failed` for a human after this many tries
+    sla_at_risk_minutes: int = 120  # `sla.at_risk` webhook events fire this long before Amazon's deadline
 
     @property
     def resolved_database_url(self) -> str:
@@ -130,10 +152,21 @@ class Settings:
             sync_interval_seconds=_int(env, "REPLYDESK_SYNC_INTERVAL", 60, minimum=1),
             backfill_days=_int(env, "REPLYDESK_BACKFILL_DAYS", 90, minimum=0),
             sync_batch_size=_int(env, "REPLYDESK_SYNC_BATCH", 200, minimum=1),
+            max_mail_mb=_int(env, "REPLYDESK_MAX_MAIL_MB", 25, minimum=1),
+            mail_max_depth=_int(env, "REPLYDESK_MAIL_MAX_DEPTH", 30, minimum=1),
+            mail_max_parts=_int(env, "REPLYDESK_MAIL_MAX_PARTS", 200, minimum=1),
             spapi_client_id=env.get("REPLYDESK_SPAPI_CLIENT_ID") or None,
             spapi_client_secret=env.get("REPLYDESK_SPAPI_CLIENT_SECRET") or None,
             spapi_refresh_token=env.get("REPLYDESK_SPAPI_REFRESH_TOKEN") or None,
             spapi_region=region,
             spapi_sandbox=_bool(env, "REPLYDESK_SPAPI_SANDBOX", False),
             local_login=_bool(env, "REPLYDESK_LOCAL_LOGIN", True),
+            login_max_failures=_int(env, "REPLYDESK_LOGIN_MAX_FAILURES", 10, minimum=1),
+            login_backoff_after=_int(env, "REPLYDESK_LOGIN_BACKOFF_AFTER", 3, minimum=1),
+            login_backoff_seconds=_int(env, "REPLYDESK_LOGIN_BACKOFF_SECONDS", 1, minimum=0),
+            client_backoff_after=_int(env, "REPLYDESK_CLIENT_BACKOFF_AFTER", 20, minimum=1),
+            session_idle_hours=_int(env, "REPLYDESK_SESSION_IDLE_HOURS", 8, minimum=1),
+            ca_file=_ca_file(env),
+            send_max_attempts=_int(env, "REPLYDESK_SEND_MAX_ATTEMPTS", 8, minimum=1),
+            sla_at_risk_minutes=_int(env, "REPLYDESK_SLA_AT_RISK_MINUTES", 120, minimum=1),
         )

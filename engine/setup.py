@@ -12,6 +12,7 @@ from engine.components import build_components, read_knowledge
 from engine.db import Database
 from engine.db.base import utcnow
 from engine.db.models import Agent, Store
+from engine.demo import HISTORY_FILE, load_history, read_history
 from engine.errors import MailParseError
 from engine.mail import RawMail, iter_raw_mails, parse_mail
 from engine.services.agents import NewPassword, create_agent
@@ -78,6 +79,7 @@ def load_demo(db: Database, settings: Settings) -> Iterator[str]:
                     stores=assigned,
                     languages=languages,
                     ui_language="zh" if username == "agent.zh" else "en",
+                    demo=True,
                 )
         store_ids = {region: store.id for region, store in stores.items()}
 
@@ -96,6 +98,10 @@ def load_demo(db: Database, settings: Settings) -> Iterator[str]:
     for region, mails in sorted(groups.items()):
         summary = import_raw_mails(db, store_ids[region], mails, retime=retime)
         yield f"{DEMO_STORES[region][0]}: {summary.line()}"
+    entries = read_history(settings.knowledge_dir / "demo" / HISTORY_FILE)
+    with db.transaction() as session:
+        history = load_history(session, entries, now=utcnow())
+    yield history.line()
 
 
 def setup(settings: Settings, *, demo: bool = False) -> Iterator[str]:

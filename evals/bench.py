@@ -2,9 +2,10 @@
 
 Prints a Markdown table the README can quote:
 
-- classify throughput (language + intent, batched) against raw encode throughput of the same embedding model,
-  measured in the same run, and their ratio (how much the classifier adds on top of the encoder);
-- compliance check: median milliseconds per reply;
+- `replydesk classify` throughput against a raw encode by the same encoder(s), measured in the same run, their
+  ratio and the command's start-up time (``evals/bench_intent.py``);
+- compliance check: median milliseconds per reply, a 100,000-character reply and doubled hostile inputs
+  (``evals/bench_compliance.py``);
 - retrieval: top-5 latency over 100,000 past answers (synthetic vectors, real query encoding);
 - draft with the configured drafter (retrieve, draft, check): messages per second;
 - IMAP sync into SQLite and PostgreSQL, when ``evals/bench_sync.py`` is present;
@@ -49,18 +50,6 @@ def _rate(count: int, action: Callable[[], Any]) -> float:
     started = time.perf_counter()
     action()
     return count / max(time.perf_counter() - started, 1e-9)
-
-
-def bench_classify(components: Any, texts: Sequence[str], rounds: int = 3) -> dict[str, float]:
-    """Best of `rounds` alternating measurements, so a busy machine or a cold start skews neither side."""
-    warm = list(texts[:64])
-    components.embedder.embed(warm)  # warm-up: lazy loading and first-batch costs are not throughput
-    components.analyze_many(warm, [None] * len(warm))
-    encode = classify = 0.0
-    for _ in range(rounds):
-        encode = max(encode, _rate(len(texts), lambda: components.embedder.embed(list(texts))))
-        classify = max(classify, _rate(len(texts), lambda: components.analyze_many(list(texts), [None] * len(texts))))
-    return {"encode_per_s": encode, "classify_per_s": classify, "ratio": classify / encode}
 
 
 def bench_compliance(texts: Sequence[str]) -> float:
@@ -166,21 +155,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     components = build_components(settings)
     messages = _messages(args.messages)
     texts = [m["text"] for m in messages]
-    model = getattr(components.embedder, "model_name", type(components.embedder).__name__)
     rows: list[tuple[str, str, str]] = []
 
-    print("classify vs encode …", file=sys.stderr)
-    classify = bench_classify(components, texts)
-    rows.append(("Raw encode throughput", f"{classify['encode_per_s']:.0f} msg/s", f"{model}, batch 64"))
-    rows.append(
-        (
-            "Classify throughput (language + intent)",
-            f"{classify['classify_per_s']:.0f} msg/s",
-            f"{classify['ratio']:.2f}× raw encode, same model, same run",
-        )
-    )
+    print("classify vs raw encode (evals/bench_intent.py) …", file=sys.stderr)
+    from evals.bench_intent import bench_intent
+    from evals.bench_intent import table_rows as intent_rows
+
+    rows.extend(intent_rows(bench_intent(args.messages)))
     print("compliance …", file=sys.stderr)
     rows.append(("Compliance check", f"{bench_compliance(texts[:500]):.2f} ms median", "per reply, all rules"))
+    from evals.bench_compliance import rows as compliance_rows
+
+    rows.extend(compliance_rows())
     print(f"retrieval over {INDEX_SIZE:,} answers …", file=sys.stderr)
     retrieval = bench_retrieval(components.embedder, texts[:QUERIES])
     rows.append(

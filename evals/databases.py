@@ -23,7 +23,8 @@ BACKENDS = ("sqlite", "postgresql")
 
 
 def _admin() -> Engine:
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    # pre-ping: the fault suite restarts the server while a throwaway database is in use
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     try:
         with admin.connect() as connection:
             connection.execute(text("select 1"))

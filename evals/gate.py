@@ -41,6 +41,9 @@ class TrackRule:
 TRACKED: tuple[TrackRule, ...] = (
     TrackRule("intent.*.accuracy", 0.02),
     TrackRule("intent.*.macro_f1", 0.02),
+    TrackRule("intent.*.macro_f1_*", 0.05),  # per language: smaller samples move more
+    TrackRule("intent.*.selective_accuracy", 0.03),
+    TrackRule("intent.*.needs_review_rate", 0.05, higher_is_better=False),
     TrackRule("intent.*.ece", 0.03, higher_is_better=False),
     TrackRule("intent.*.accuracy_len_*", 0.05),
     TrackRule("language.*.accuracy", 0.01),

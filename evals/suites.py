@@ -140,13 +140,29 @@ class EvalContext:
         """The suite's data sets, or the one given with ``--data``."""
         if self.data is not None:
             return [load_dataset(self.data)]
-        return [load_dataset(self.datasets_dir / f"{name}.jsonl") for name in names]
+        return [
+            load_dataset(self.datasets_dir / name)
+            if (self.datasets_dir / name).is_dir()
+            else load_dataset(self.datasets_dir / f"{name}.jsonl")
+            for name in names
+        ]
 
     def progress_bar(self, label: str, total: int) -> Progress:
         return Progress(label, total, enabled=self.progress)
 
 
 def load_dataset(path: Path) -> Dataset:
+    """One JSON Lines file, or a folder of them (one per language, read in name order) as one data set."""
+    if path.is_dir():
+        parts = sorted(path.glob("*.jsonl"))
+        if not parts:
+            raise InputError(f"Eval data set folder {path} holds no .jsonl files; add them or fix --data.")
+        digest = hashlib.sha256()
+        records: list[dict[str, Any]] = []
+        for part in parts:
+            digest.update(part.name.encode() + b"\n" + part.read_bytes())
+            records.extend(read_jsonl(part))
+        return Dataset(path.name, path, digest.hexdigest(), records)
     if not path.is_file():
         raise InputError(f"Eval data set {path} does not exist; run `python -m evals.prepare` or fix --data.")
     raw = path.read_bytes()
@@ -229,7 +245,7 @@ def run_intent(ctx: EvalContext) -> SuiteResult:
     from engine.taxonomy import INTENTS
 
     result = SuiteResult("intent")
-    for dataset in ctx.datasets("buyer_messages", "bitext_heldout"):
+    for dataset in ctx.datasets("buyer_messages", "bitext_heldout", "realstyle"):
         rows = [r for r in dataset.records if r.get("intent")]
         rows = sample(rows, ctx.limit("intent"), ctx.seed, "intent")
         bar = ctx.progress_bar(f"intent {dataset.name}", len(rows))
@@ -249,12 +265,30 @@ def run_intent(ctx: EvalContext) -> SuiteResult:
             {"language": [r.get("language") or "und" for r in rows]},
             INTENTS,
         )
-        headline["needs_review_rate"] = m.rate(a.intent.needs_review for a in analyses)
+        headline.update(abstention_metrics(rows, analyses))
         _attach_ids(details["worst"], rows, [r["text"] for r in rows])
         result.metrics.update(prefixed("intent", dataset.name, headline))
         result.details[dataset.name] = details
         result.datasets[dataset.name] = dataset.info(len(rows))
     return result
+
+
+def abstention_metrics(rows: Sequence[dict[str, Any]], analyses: Sequence[Any]) -> dict[str, float]:
+    """Share flagged for review, accuracy of what is not flagged, and macro-F1 per language (10+ messages)."""
+    flagged = [a.intent.needs_review for a in analyses]
+    kept = [(r["intent"], a.intent.intent) for r, a, f in zip(rows, analyses, flagged, strict=True) if not f]
+    values = {
+        "needs_review_rate": m.rate(flagged),
+        "selective_accuracy": m.accuracy([t for t, _ in kept], [p for _, p in kept]) if kept else 0.0,
+    }
+    by_language: dict[str, list[int]] = defaultdict(list)
+    for position, row in enumerate(rows):
+        by_language[row.get("language") or "und"].append(position)
+    for language, positions in sorted(by_language.items()):
+        if len(positions) >= 10:
+            truth = [rows[i]["intent"] for i in positions]
+            values[f"macro_f1_{language}"] = m.macro_f1(truth, [analyses[i].intent.intent for i in positions])
+    return values
 
 
 def run_language(ctx: EvalContext) -> SuiteResult:
@@ -296,7 +330,8 @@ def run_compliance(ctx: EvalContext) -> SuiteResult:
     from engine.compliance import check_reply
 
     result = SuiteResult("compliance")
-    for dataset in ctx.datasets("compliance"):
+    # the team set, replies full of numbers that must pass, and the team set's blocked replies disguised
+    for dataset in ctx.datasets("compliance", "compliance_legit", "compliance_mutated"):
         rows = sample(dataset.records, ctx.limit("compliance"), ctx.seed, "blocked")
         bar = ctx.progress_bar(f"compliance {dataset.name}", len(rows))
         verdicts = []
@@ -321,10 +356,13 @@ def run_compliance(ctx: EvalContext) -> SuiteResult:
         headline = {
             "count": float(len(rows)),
             "accuracy": m.accuracy(gold_blocked, blocked),
-            "block_recall": m.block_recall(gold_blocked, blocked),
-            "false_block_rate": m.false_block_rate(gold_blocked, blocked),
-            "rule_recall_macro": _mean(row["recall"] for row in rules.values() if row["support"]),
         }
+        if any(rules[rule]["support"] for rule in rules):
+            headline["rule_recall_macro"] = _mean(row["recall"] for row in rules.values() if row["support"])
+        if any(gold_blocked):  # a set of acceptable replies only has no recall to measure, and vice versa
+            headline["block_recall"] = m.block_recall(gold_blocked, blocked)
+        if not all(gold_blocked):
+            headline["false_block_rate"] = m.false_block_rate(gold_blocked, blocked)
         wrong = [i for i, (g, b) in enumerate(zip(gold_blocked, blocked, strict=True)) if g != b]
         wrong += [i for i in range(len(rows)) if i not in wrong and not gold_rules[i] <= found_rules[i]]
         result.metrics.update(prefixed("compliance", dataset.name, headline))

@@ -19,7 +19,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ import pytest
 
 from engine.db import Database
 from engine.settings import Settings
+from tests.tls import ServerCertificate
 
 DOVECOT_CONF = """\
 base_dir = {root}/run
@@ -35,7 +36,7 @@ state_dir = {root}/state
 log_path = {root}/dovecot.log
 protocols = imap
 listen = 127.0.0.1
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_failure_delay = 0
@@ -67,10 +68,18 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {imaps_port}
+    ssl = yes
   }}
 }}
 """
+# With TLS: IMAPS on its own port and STARTTLS on the plain one, both with a throwaway CA's certificate.
+DOVECOT_TLS = """\
+ssl = yes
+ssl_cert = <{cert}
+ssl_key = <{key}
+ssl_min_protocol = TLSv1.2"""
 
 
 USERS_PER_SERVER = 200
@@ -101,9 +110,13 @@ class ImapUser:
 
 
 class DovecotServer:
-    """A throwaway Dovecot: config, mail and state under a temporary folder; `with` starts and stops it."""
+    """A throwaway Dovecot: config, mail and state under a temporary folder; `with` starts and stops it.
 
-    def __init__(self) -> None:
+    `DovecotServer(tls=True)` also serves IMAPS on `imaps_port` and STARTTLS on `port`, with a certificate
+    for 127.0.0.1 and localhost from a throwaway CA (`ca_file`); without it there is no TLS at all.
+    """
+
+    def __init__(self, *, tls: bool = False) -> None:
         if shutil.which("dovecot") is None:
             raise RuntimeError("dovecot is not installed: run `apt-get install -y dovecot-imapd` (or `make test`).")
         # Short path: Dovecot's unix sockets live under base_dir and socket paths are limited to ~100 bytes.
@@ -121,7 +134,17 @@ class DovecotServer:
         self._free_users = [ImapUser(f"user{i}", uuid.uuid4().hex[:12]) for i in range(USERS_PER_SERVER)]
         self.passwd.write_text("".join(f"{u.name}:{{PLAIN}}{u.password}::::::\n" for u in self._free_users))
         self.passwd.chmod(0o644)
-        self.conf.write_text(DOVECOT_CONF.format(root=self.root, port=self.port))
+        self.imaps_port = 0
+        self.ca_file: Path | None = None
+        ssl = "ssl = no"
+        if tls:
+            from tests.tls import ThrowawayCA
+
+            ca = ThrowawayCA(self.root / "tls")
+            certificate = ca.issue("dovecot")
+            self.ca_file, self.imaps_port = ca.ca_file, free_port()
+            ssl = DOVECOT_TLS.format(cert=certificate.cert_file, key=certificate.key_file)
+        self.conf.write_text(DOVECOT_CONF.format(root=self.root, port=self.port, imaps_port=self.imaps_port, ssl=ssl))
 
     def __enter__(self) -> DovecotServer:
         self.start()
@@ -142,6 +165,8 @@ class DovecotServer:
         if result.returncode != 0:
             raise RuntimeError(f"dovecot did not start (exit {result.returncode}); see {self.root}/dovecot.log")
         wait_for_port(self.port)
+        if self.imaps_port:
+            wait_for_port(self.imaps_port)
 
     def stop(self) -> None:
         subprocess.run(
@@ -225,6 +250,13 @@ def dovecot_fixture() -> Iterator[DovecotServer]:
         yield server
 
 
+@pytest.fixture(scope="module", name="dovecot_tls")
+def dovecot_tls_fixture() -> Iterator[DovecotServer]:
+    """A Dovecot with IMAPS and STARTTLS (certificate from a throwaway CA: `server.ca_file`)."""
+    with DovecotServer(tls=True) as server:
+        yield server
+
+
 # ---- SMTP ----------------------------------------------------------------------------------------
 
 
@@ -241,6 +273,9 @@ class SmtpCapture:
 
     `replies` is consumed one per message: "250 ..." accepts, "451 ..."/"550 ..." refuse (nothing
     recorded), "drop" records the message and then closes the connection without answering.
+    `on_rcpt` runs before a recipient is answered and `on_data(content, accepted)` once a message's data is
+    in, before the answer: they may block (the fault suite kills the client there) or file the mail elsewhere.
+    `require_tls`: the fixture `smtp_tls_server` offers STARTTLS and refuses mail without it.
     """
 
     host: str
@@ -248,19 +283,36 @@ class SmtpCapture:
     received: list[Received] = field(default_factory=list)
     replies: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    on_rcpt: Callable[[], None] | None = None
+    on_data: Callable[[bytes, bool], None] | None = None
+    logins: list[str] = field(default_factory=list)
+
+    def count(self, message_id: str) -> int:
+        """How many received mails carry this Message-ID (a reply sent twice shows as 2)."""
+        needle = f"<{message_id.strip('<>')}>".encode()
+        return sum(needle in r.content.split(b"\r\n\r\n", 1)[0] for r in self.received)
 
 
 class _CaptureHandler:
     def __init__(self, capture: SmtpCapture) -> None:
         self.capture = capture
 
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: list[str]) -> str:
+        if self.capture.on_rcpt is not None:
+            self.capture.on_rcpt()
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         capture = self.capture
         with capture.lock:
             reply = capture.replies.pop(0) if capture.replies else "250 2.0.0 OK: queued"
-            if reply.startswith("250") or reply == "drop":
-                content = envelope.original_content or envelope.content
-                capture.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(content)))
+            content = bytes(envelope.original_content or envelope.content)
+            accepted = reply.startswith("250") or reply == "drop"
+            if accepted:
+                capture.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), content))
+        if capture.on_data is not None:
+            capture.on_data(content, accepted)
         if reply == "drop":
             # Accepted, then the line goes dead before the client hears "250": the outcome is unknown to it.
             server.transport.abort()
@@ -268,17 +320,45 @@ class _CaptureHandler:
         return reply
 
 
-@pytest.fixture(name="smtp_server")
-def smtp_server_fixture() -> Iterator[SmtpCapture]:
+class _Logins:
+    """Accepts any password over TLS and remembers the user names (aiosmtpd offers AUTH only after STARTTLS)."""
+
+    def __init__(self, capture: SmtpCapture) -> None:
+        self.capture = capture
+
+    def __call__(self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> Any:
+        from aiosmtpd.smtp import AuthResult
+
+        login = getattr(auth_data, "login", b"")
+        self.capture.logins.append(login.decode() if isinstance(login, bytes) else str(login))
+        return AuthResult(success=True)
+
+
+@contextlib.contextmanager
+def smtp_server(tls: ServerCertificate | None = None) -> Iterator[SmtpCapture]:
+    """An aiosmtpd server on loopback; with `tls`, STARTTLS with that certificate, required before MAIL."""
+    import ssl
+
     from aiosmtpd.controller import Controller
 
     capture = SmtpCapture(host="127.0.0.1", port=free_port())
-    controller = Controller(_CaptureHandler(capture), hostname=capture.host, port=capture.port)
+    options: dict[str, Any] = {}
+    if tls is not None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(str(tls.cert_file), str(tls.key_file))
+        options = {"tls_context": context, "require_starttls": True, "authenticator": _Logins(capture)}
+    controller = Controller(_CaptureHandler(capture), hostname=capture.host, port=capture.port, **options)
     controller.start()
     try:
         yield capture
     finally:
         controller.stop()
+
+
+@pytest.fixture(name="smtp_server")
+def smtp_server_fixture() -> Iterator[SmtpCapture]:
+    with smtp_server() as capture:
+        yield capture
 
 
 # ---- relay mail and mailbox rows -----------------------------------------------------------------
@@ -315,8 +395,10 @@ def make_mailbox(
     name: str | None = None,
     folder: str = "INBOX",
     password: str | None = None,
+    imap_security: str = "none",
     smtp: SmtpCapture | None = None,
     sender: str = "service@northwind-gear.example",
+    smtp_security: str = "none",
 ) -> int:
     """A mailbox row for `user` on the test Dovecot (and the test SMTP server, if given); returns its id.
 
@@ -333,14 +415,14 @@ def make_mailbox(
             store_row,
             name=name or (user.name if user else "smtp-only"),
             imap_host=server.host if server else "127.0.0.1",
-            imap_port=server.port if server else free_port(),
-            imap_security="none",
+            imap_port=(server.imaps_port if imap_security == "ssl" else server.port) if server else free_port(),
+            imap_security=imap_security,
             username=user.name if user else "nobody",
             password=password or (user.password if user else "unused"),
             folder=folder,
             smtp_host=smtp.host if smtp else None,
             smtp_port=smtp.port if smtp else 587,
-            smtp_security="none",
+            smtp_security=smtp_security,
         )
         return mailbox.id
 

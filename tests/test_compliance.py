@@ -267,6 +267,7 @@ def test_every_rule_has_a_catalogue_entry_and_unique_id() -> None:
         "language_mismatch",
         "email_placeholder",
         "thanks_only",
+        "invisible",
     }
     assert set(ids) == expected
     assert all(rule.description.endswith(".") for rule in RULES)

@@ -53,7 +53,7 @@ def test_malformed_key_is_a_config_error(settings: Settings) -> None:
 
 @pytest.mark.parametrize(
     ("secret", "masked"),
-    [("abcdefyz", "ab••••yz"), ("app-password-1234", "ap••••34"), ("short", "••••"), ("", "")],
+    [("abcdefyz", "set, ends ••••yz"), ("app-password-1234", "set, ends ••••34"), ("short", "set"), ("", "")],
 )
 def test_mask_secret(secret: str, masked: str) -> None:
     assert crypto.mask_secret(secret) == masked

@@ -302,7 +302,7 @@ def test_mailbox_service_round_trip(fresh_database: Database, settings: Settings
         assert mailbox.password_encrypted and "app-password" not in mailbox.password_encrypted
         mailbox.uidvalidity, mailbox.last_uid = 7, 40
         view = mailbox_view(session, settings, mailbox, NOW)
-        assert view.password == "ap••••34"
+        assert view.password == "set, ends ••••34"
         assert "app-password-1234" not in repr(view)
         assert view.smtp == "me@smtp.example:587 (starttls)"
         assert view.outbox == {"approved": 0, "sending": 0, "sent": 0, "failed": 0, "unknown": 0, "blocked": 0}
@@ -378,7 +378,7 @@ def test_a_crashing_parser_still_keeps_the_mail_raw(
     )
     assert (summary.status, summary.new, summary.unparsed, summary.last_uid) == ("partial", 1, 1, 2)
     kept = [m for m in _messages(fresh_database) if m.kind == "unparsed"]
-    assert len(kept) == 1 and kept[0].parse_error == "parser crashed: parser bug"
+    assert len(kept) == 1 and kept[0].parse_error == "parser crashed: ValueError: parser bug"
     with fresh_database.transaction() as session:
         assert session.get_one(RawMail, kept[0].raw_sha256).content == poison
 
@@ -410,7 +410,10 @@ def test_a_crash_midway_through_storing_a_batch_leaves_no_trace_of_it(
     assert (summary.status, summary.fetched, summary.new, summary.unparsed) == ("partial", 4, 3, 1)
     stored = _messages(fresh_database, mailbox_id)
     assert [m.source.rsplit(":", 1)[1] for m in stored if m.source] == ["1", "2", "3", "4"]  # each once
-    assert stored[2].kind == "unparsed" and stored[2].parse_error == "parser crashed: storage bug"
+    assert (
+        stored[2].kind == "unparsed"
+        and stored[2].parse_error == "could not be stored as parsed (ValueError: storage bug)"
+    )
     with fresh_database.transaction() as session:
         threads = list(session.scalars(select(Conversation)))
         messages = {t.id: len(t.messages) for t in threads}

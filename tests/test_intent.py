@@ -15,6 +15,7 @@ from engine.errors import InputError, ModelError
 from engine.nlp.embeddings import HashingEmbedder
 from engine.nlp.intent import (
     EVAL_SET,
+    REVIEW_THRESHOLD_GRID,
     TEMPERATURE_GRID,
     IntentModel,
     calibration_fold,
@@ -258,16 +259,20 @@ def test_low_confidence_is_flagged_for_review(model: IntentModel) -> None:
     strict = dataclasses.replace(model, review_threshold=1.01)
     guess = strict.classify("Bitte stornieren Sie meine Bestellung")
     assert guess.needs_review and guess.intent == "cancel_order"
-    relaxed = dataclasses.replace(model, review_threshold=0.0, unclear_threshold=0.0)
+    relaxed = dataclasses.replace(model, review_threshold=0.0)
     assert not relaxed.classify("Bitte stornieren Sie meine Bestellung").needs_review
 
 
-def test_unclear_messages_become_other(model: IntentModel) -> None:
-    unclear = dataclasses.replace(model, unclear_threshold=1.01)
-    guess = unclear.classify("Bitte stornieren Sie meine Bestellung")
-    assert (guess.intent, guess.needs_review) == ("other", True)
+def test_guesses_carry_the_runner_up_and_empty_messages_are_other(model: IntentModel) -> None:
+    guess = model.classify("Bitte stornieren Sie meine Bestellung")
+    assert guess.secondary in INTENTS and guess.secondary != guess.intent
+    assert guess.scores[guess.secondary] == max(v for k, v in guess.scores.items() if k != guess.intent)
     empty = model.classify("   ")
     assert (empty.intent, empty.needs_review, empty.score) == ("other", True, 0.0)
+
+
+def test_trained_model_fits_its_review_threshold(model: IntentModel) -> None:
+    assert model.review_threshold in REVIEW_THRESHOLD_GRID
 
 
 def test_evaluate_reports_accuracy_macro_f1_and_confusion(model: IntentModel) -> None:

@@ -727,3 +727,29 @@ def test_cli_record_shape() -> None:
     json.dumps(record)  # plain JSON values only
     no_date = parse_mail(mail("x", date=None))
     assert to_cli_record(no_date, "s")["received_at"] is None
+
+
+def test_amazon_it_return_request_in_the_current_format_gives_its_asin() -> None:
+    # Italian typography puts a no-break space before the colon: "ASIN : B0...", in text and HTML alike.
+    raw = (Path(__file__).parent / "fixtures" / "it-return_request-current-format.eml").read_bytes()
+    parsed = parse_mail(raw)
+    assert (parsed.kind, parsed.marketplace) == (MailKind.RETURN_REQUEST, "IT")
+    assert (parsed.order_id, parsed.asin) == ("405-1938274-6650931", "B0CZ7QK4M2")
+    assert not parsed.suspicious
+
+
+@pytest.mark.parametrize(
+    ("line", "asin"),
+    [
+        ("ASIN: B0CZ7QK4M2", "B0CZ7QK4M2"),
+        ("ASIN\u00a0: B0CZ7QK4M2", "B0CZ7QK4M2"),
+        ("ASIN : B0CZ7QK4M2", "B0CZ7QK4M2"),
+        ("Codice ASIN\u202f: 3161484100", "3161484100"),
+        ("[ASIN: B0D4K7N2QX]", "B0D4K7N2QX"),
+        ("ASIN: B0CZ7QK4M2X", None),  # eleven characters: no ASIN
+        ("PASINB0", None),
+    ],
+)
+def test_asin_mentions(line: str, asin: str | None) -> None:
+    parsed = parse_mail(mail(f"Gentile venditore,\n{line}\n", sender="Amazon <donotreply@amazon.it>"))
+    assert parsed.asin == asin

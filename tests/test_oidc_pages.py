@@ -15,6 +15,7 @@ from engine.db.models import AuditEvent, Store
 from engine.services.agents import NewPassword, create_agent
 from engine.ui import auth, i18n
 from engine.ui.auth import FakeSingleSignOn, Provider
+from engine.ui.format import escape_markdown
 from engine.workflow.permissions import Role
 from tests import test_app_pages
 
@@ -22,6 +23,7 @@ APP, TIMEOUT = test_app_pages.APP, test_app_pages.TIMEOUT
 
 CORP = Provider("corp", "Corp SSO")
 MAPPED_EMAIL = "Mia.Chen@example.com"
+IDENTITY = {"iss": "https://sso.corp.example", "sub": "corp-user-1"}
 AUTH_SECRETS = {
     "redirect_uri": "http://localhost:8501/oauth2callback",
     "cookie_secret": "a-long-random-cookie-secret",
@@ -97,10 +99,14 @@ def test_an_incomplete_auth_section_is_explained_and_passwords_still_work(app_en
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.secrets["auth"] = {k: v for k, v in AUTH_SECRETS.items() if k != "cookie_secret"}
     run(at)
+    # Escaped: a configuration message is shown as written, never as markup.
     assert [e.value for e in at.error] == [
-        "Single sign-on is not available: The [auth] section of .streamlit/secrets.toml lacks cookie_secret; add "
-        "them (redirect_uri is the app's address plus /oauth2callback) or remove [auth] to sign in with local "
-        "accounts only."
+        "Single sign-on is not available: "
+        + escape_markdown(
+            "The [auth] section of .streamlit/secrets.toml lacks cookie_secret; add "
+            "them (redirect_uri is the app's address plus /oauth2callback) or remove [auth] to sign in with local "
+            "accounts only."
+        )
     ]
     at.text_input(key="login_username").input("agent")
     at.text_input(key="login_password").input("demo-agent")
@@ -111,7 +117,7 @@ def test_an_incomplete_auth_section_is_explained_and_passwords_still_work(app_en
 def test_sign_in_with_a_provider_lands_in_the_queue_as_the_mapped_agent(
     app_env: Database, mapped_agent: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fake = use_fake(monkeypatch, {"email": "mia.chen@EXAMPLE.com", "email_verified": True, "role": "admin"})
+    fake = use_fake(monkeypatch, {**IDENTITY, "email": "mia.chen@EXAMPLE.com", "email_verified": True, "role": "admin"})
     at = run(AppTest.from_file(APP, default_timeout=TIMEOUT))
     at.button(key="sso_corp").click()
     run(at)
@@ -128,14 +134,14 @@ def test_sign_in_with_a_provider_lands_in_the_queue_as_the_mapped_agent(
 def test_an_unknown_identity_is_told_to_ask_an_admin_once_and_can_sign_out(
     app_env: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fake = use_fake(monkeypatch, {"email": "stranger@example.com", "email_verified": True})
+    fake = use_fake(monkeypatch, {**IDENTITY, "email": "stranger@example.com", "email_verified": True})
     at = run(AppTest.from_file(APP, default_timeout=TIMEOUT))
     at.button(key="sso_corp").click()
     run(run(at))
     message = (
-        "You are signed in as stranger@example.com, but ReplyDesk has no account for you. "
-        "Ask an admin to create an account named stranger@example.com."
-    )
+        "You are signed in as stranger\\@example\\.com, but ReplyDesk has no account for you. "
+        "Ask an admin to create an account named stranger\\@example\\.com."
+    )  # the address escaped: it comes from the identity provider
     assert [e.value for e in at.error] == [message]
     assert "agent_id" not in at.session_state
     assert [t.value for t in at.title] == ["Sign in to ReplyDesk"]
@@ -153,20 +159,22 @@ def test_an_unknown_identity_is_told_to_ask_an_admin_once_and_can_sign_out(
 def test_an_unverified_email_is_refused_in_chinese_too(
     app_env: Database, mapped_agent: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    use_fake(monkeypatch, {"email": MAPPED_EMAIL, "email_verified": False})
+    use_fake(monkeypatch, {**IDENTITY, "email": MAPPED_EMAIL, "email_verified": False})
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.session_state["ui_language"] = "zh"
     run(at)
     at.button(key="sso_corp").click()
     run(run(at))
-    assert [e.value for e in at.error] == [f"身份提供方尚未验证 {MAPPED_EMAIL}。请先在那里验证该地址，然后重新登录。"]
+    assert [e.value for e in at.error] == [
+        f"身份提供方尚未验证 {escape_markdown(MAPPED_EMAIL)}。请先在那里验证该地址，然后重新登录。"
+    ]
     assert "agent_id" not in at.session_state
 
 
 def test_signing_out_also_ends_the_single_sign_on_session(
     app_env: Database, mapped_agent: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fake = use_fake(monkeypatch, {"email": MAPPED_EMAIL})
+    fake = use_fake(monkeypatch, {**IDENTITY, "email": MAPPED_EMAIL, "email_verified": True})
     at = run(AppTest.from_file(APP, default_timeout=TIMEOUT))
     at.button(key="sso_corp").click()
     run(run(at))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
@@ -14,7 +15,7 @@ from engine.db import Database
 from engine.db.models import Conversation, ConversationStatus, Mailbox, Message, OutboxItem, OutboxState
 from engine.errors import MailboxError, SendError
 from engine.send.smtp import FakeSender, SendOutcomeUnknown, SmtpConfig
-from engine.send.worker import LEASE, MAX_ATTEMPTS, send_pending
+from engine.send.worker import LEASE, send_pending
 from engine.services.inbox import store_mail
 from engine.settings import Settings
 from engine.sync import FakeMailServer, FakeSource, ImapConfig, MessageSource
@@ -65,11 +66,18 @@ def _item(db: Database, item_id: int) -> OutboxItem:
         return session.get_one(OutboxItem, item_id)
 
 
-def _crash_while_sending(db: Database, item_id: int, at: datetime) -> None:
-    """What a worker killed mid-SMTP leaves behind: `sending`, one attempt, last touched at `at`."""
+def _crash_while_sending(db: Database, item_id: int, lease_until: datetime, *, handed_over: bool = True) -> None:
+    """What a worker killed mid-SMTP leaves behind: `sending`, one attempt, its lease running until `lease_until`,
+    and (`handed_over`) the DATA command possibly on its way."""
     with db.transaction() as session:
         item = session.get_one(OutboxItem, item_id)
-        item.state, item.attempts, item.updated_at = OutboxState.SENDING, 1, at
+        item.state, item.attempts, item.lease_until = OutboxState.SENDING, 1, lease_until
+        item.handed_over_at = lease_until - LEASE if handed_over else None
+
+
+def _files_sent_mail(db: Database, mailbox_id: int, value: bool | None) -> None:
+    with db.transaction() as session:
+        session.get_one(Mailbox, mailbox_id).files_sent_mail = value
 
 
 @pytest.mark.parametrize("fresh_database", BACKENDS, indirect=True)
@@ -77,7 +85,7 @@ def test_interrupted_send_found_in_sent_folder_is_marked_sent_without_resending(
     fresh_database: Database, settings: Settings, world: World
 ) -> None:
     item_id = queue_reply(fresh_database, _with_smtp(fresh_database, settings))
-    _crash_while_sending(fresh_database, item_id, NOW - LEASE - timedelta(seconds=1))
+    _crash_while_sending(fresh_database, item_id, NOW - timedelta(seconds=1))
     world.imap.add("Sent", f"Message-ID: <{_item(fresh_database, item_id).message_id}>\r\n\r\nHallo\r\n".encode())
 
     assert world.run(fresh_database, settings) == {"recovered": 1}
@@ -89,11 +97,13 @@ def test_interrupted_send_found_in_sent_folder_is_marked_sent_without_resending(
 
 
 @pytest.mark.parametrize("fresh_database", BACKENDS, indirect=True)
-def test_interrupted_send_absent_from_a_searchable_sent_folder_is_retried_once(
+def test_interrupted_send_absent_from_a_sent_folder_the_provider_fills_is_retried_once(
     fresh_database: Database, settings: Settings, world: World
 ) -> None:
-    item_id = queue_reply(fresh_database, _with_smtp(fresh_database, settings))
-    _crash_while_sending(fresh_database, item_id, NOW - LEASE - timedelta(seconds=1))
+    mailbox_id = _with_smtp(fresh_database, settings)
+    item_id = queue_reply(fresh_database, mailbox_id)
+    _files_sent_mail(fresh_database, mailbox_id, True)
+    _crash_while_sending(fresh_database, item_id, NOW - timedelta(seconds=1))
 
     assert world.run(fresh_database, settings) == {"sent": 1}
     assert len(world.sender.sent) == 1 and _item(fresh_database, item_id).attempts == 2
@@ -103,11 +113,42 @@ def test_interrupted_send_absent_from_a_searchable_sent_folder_is_retried_once(
 
 
 @pytest.mark.parametrize("fresh_database", BACKENDS, indirect=True)
+@pytest.mark.parametrize("files_sent_mail", [None, False])
+def test_interrupted_send_absent_from_a_sent_folder_we_fill_is_unknown_not_resent(
+    fresh_database: Database, settings: Settings, world: World, files_sent_mail: bool | None
+) -> None:
+    # Our own copy is stored after the server's 250: a crash before that leaves the folder without it, so
+    # "not found" says nothing about delivery here.
+    mailbox_id = _with_smtp(fresh_database, settings)
+    item_id = queue_reply(fresh_database, mailbox_id)
+    _files_sent_mail(fresh_database, mailbox_id, files_sent_mail)
+    _crash_while_sending(fresh_database, item_id, NOW - timedelta(seconds=1))
+
+    assert world.run(fresh_database, settings) == {"unknown": 1}
+    item = _item(fresh_database, item_id)
+    assert item.state == OutboxState.UNKNOWN and item.last_error and "not known to file sent mail" in item.last_error
+    assert world.run(fresh_database, settings, NOW + timedelta(days=1)) == {}
+    assert world.sender.attempts == 0
+
+
+@pytest.mark.parametrize("fresh_database", BACKENDS, indirect=True)
+def test_interrupted_send_that_never_reached_data_is_sent_again(
+    fresh_database: Database, settings: Settings, world: World
+) -> None:
+    item_id = queue_reply(fresh_database, _with_smtp(fresh_database, settings))
+    _crash_while_sending(fresh_database, item_id, NOW - timedelta(seconds=1), handed_over=False)
+    world.imap_down = True  # not needed: the server cannot have the mail
+
+    assert world.run(fresh_database, settings) == {"sent": 1}
+    assert len(world.sender.sent) == 1 and _item(fresh_database, item_id).state == OutboxState.SENT
+
+
+@pytest.mark.parametrize("fresh_database", BACKENDS, indirect=True)
 def test_interrupted_send_that_cannot_be_checked_goes_to_a_human(
     fresh_database: Database, settings: Settings, world: World
 ) -> None:
     item_id = queue_reply(fresh_database, _with_smtp(fresh_database, settings))
-    _crash_while_sending(fresh_database, item_id, NOW - LEASE - timedelta(seconds=1))
+    _crash_while_sending(fresh_database, item_id, NOW - timedelta(seconds=1))
     world.imap_down = True
 
     assert world.run(fresh_database, settings) == {"unknown": 1}
@@ -120,7 +161,7 @@ def test_interrupted_send_that_cannot_be_checked_goes_to_a_human(
 
 def test_a_send_in_progress_is_left_alone(fresh_database: Database, settings: Settings, world: World) -> None:
     item_id = queue_reply(fresh_database, _with_smtp(fresh_database, settings))
-    _crash_while_sending(fresh_database, item_id, NOW - LEASE + timedelta(seconds=30))
+    _crash_while_sending(fresh_database, item_id, NOW + timedelta(seconds=30))
     assert world.run(fresh_database, settings) == {}
     assert _item(fresh_database, item_id).state == OutboxState.SENDING and world.sender.attempts == 0
 
@@ -145,14 +186,15 @@ def test_temporary_failures_give_up_after_max_attempts(
     fresh_database: Database, settings: Settings, world: World
 ) -> None:
     item_id = queue_reply(fresh_database, _with_smtp(fresh_database, settings))
-    world.sender.outcomes = [SendError("451 busy")] * MAX_ATTEMPTS
+    settings = settings.with_overrides(send_max_attempts=3)
+    world.sender.outcomes = [SendError("451 busy")] * 3
     at = NOW
-    for _ in range(MAX_ATTEMPTS):
+    for _ in range(3):
         world.run(fresh_database, settings, at)
         at += timedelta(hours=2)
     item = _item(fresh_database, item_id)
-    assert item.state == OutboxState.FAILED and item.next_attempt_at is None and item.attempts == MAX_ATTEMPTS
-    assert item.last_error and item.last_error.startswith(f"Gave up after {MAX_ATTEMPTS} attempts")
+    assert item.state == OutboxState.FAILED and item.next_attempt_at is None and item.attempts == 3
+    assert item.last_error and item.last_error.startswith("Gave up after 3 attempts")
     assert world.run(fresh_database, settings, at) == {}
 
 
@@ -188,10 +230,12 @@ def test_concurrent_workers_send_each_reply_once(fresh_database: Database, setti
     recorder, lock = FakeSender(), threading.Lock()
 
     class SlowSender:
-        def send(self, message: EmailMessage, *, sender: str, recipient: str) -> None:
+        def send(
+            self, message: EmailMessage, *, sender: str, recipient: str, before_data: Callable[[], None] | None = None
+        ) -> None:
             time.sleep(0.02)  # long enough for the other workers to try to claim the same row
             with lock:
-                recorder.send(message, sender=sender, recipient=recipient)
+                recorder.send(message, sender=sender, recipient=recipient, before_data=before_data)
 
     world = World()
     results: list[int] = []

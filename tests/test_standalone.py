@@ -51,6 +51,6 @@ def test_no_source_file_names_a_folder_beside_the_repository() -> None:
     offenders = []
     for path in [*REPO_ROOT.glob("engine/**/*.py"), *REPO_ROOT.glob("evals/**/*.py"), REPO_ROOT / "Makefile"]:
         text = path.read_text(encoding="utf-8")
-        if "../shared" in text or '"shared" / "data"' in text or ".parent / \"shared\"" in text:
+        if "../shared" in text or '"shared" / "data"' in text or '.parent / "shared"' in text:
             offenders.append(str(Path(path).relative_to(REPO_ROOT)))
     assert offenders == []

@@ -19,7 +19,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
 from engine.db import Database
-from engine.db.models import Mailbox, Message, OutboxItem, OutboxState
+from engine.db.models import Mailbox, Message, OutboxItem, OutboxState, SyncRun
 from engine.send.worker import send_pending
 from engine.settings import Settings
 from engine.sync.imap import FetchedMail
@@ -96,6 +96,9 @@ def test_sigkill_mid_batch_loses_and_duplicates_nothing(
     assert (rerun.status, rerun.fetched, rerun.new, rerun.duplicates) == ("ok", 14, 14, 0)
     last_uid, keys = _state(fresh_database, mailbox_id)
     assert last_uid == 20 and len(keys) == len(set(keys)) == 20
+    with fresh_database.transaction() as session:  # the killed run was closed when the next one started
+        runs = session.scalars(select(SyncRun).where(SyncRun.mailbox_id == mailbox_id).order_by(SyncRun.id)).all()
+        assert [r.status for r in runs] == ["interrupted", "ok"] and all(r.finished_at for r in runs)
 
 
 @pytest.mark.parametrize("fresh_database", BACKENDS, indirect=True)

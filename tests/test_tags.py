@@ -74,7 +74,7 @@ def test_the_queue_filters_by_tag_exactly(session: Session) -> None:
     }
     row = next(r for r in list_queue(session, admin, now=NOW).rows if r.conversation_id == first.id)
     assert row.tags == ["vip", "退货"]
-    assert actions.recent_tags(session) == ["100-_off", "vip-gold", "vip", "退货"]
+    assert actions.recent_tags(session, admin) == ["100-_off", "vip-gold", "vip", "退货"]
 
 
 def test_tagging_needs_the_store_and_respects_a_colleagues_claim(session: Session) -> None:

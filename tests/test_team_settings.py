@@ -204,7 +204,9 @@ def test_an_account_without_a_password_signs_in_only_through_single_sign_on(sess
     for guess in ("", "anything at all"):
         with pytest.raises(PermissionDenied):
             authenticate(session, "mia@example.com", guess)
-    signed = log_in_with_identity(session, {"email": "Mia@Example.com", "email_verified": True})
+    signed = log_in_with_identity(
+        session, {"iss": "https://idp.example", "sub": "mia-1", "email": "Mia@Example.com", "email_verified": True}
+    )
     assert isinstance(signed, SignedIn) and signed.principal.agent_id == sso.id
     with pytest.raises(InputError, match="8 characters"):
         NewPassword.of("short")

@@ -34,7 +34,7 @@ from engine.amazon.models import (
     order_items_from_payload,
 )
 from engine.amazon.ratelimit import Clock, RateLimiter, Sleep, UsagePlan, backoff_delay, parse_retry_after
-from engine.compliance import blocked_message, check_reply
+from engine.compliance import blocked_message, check_outgoing
 from engine.drafting.protocols import OrderContext
 from engine.errors import AmazonApiError, ComplianceBlocked, ConfigError, InputError, ReplyDeskError
 from engine.taxonomy import MARKETPLACES, Marketplace, load_taxonomy
@@ -116,7 +116,9 @@ def check_message_text(message_type: str, text: str, attachments: Sequence[Messa
         raise ComplianceBlocked(
             "The message contains an e-mail address; Amazon forbids e-mail addresses in buyer messages. Remove it."
         )
-    verdict = check_reply(text, message_type=message_type)  # the same gate as every e-mail reply
+    # the same gate as every e-mail reply, on every field the buyer sees
+    file_names = {f"file name of attachment {number}": a.file_name for number, a in enumerate(attachments, 1)}
+    verdict = check_outgoing(text, message_type=message_type, fields=file_names)
     if not verdict.allowed:
         raise ComplianceBlocked(blocked_message(verdict))
 

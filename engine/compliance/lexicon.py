@@ -1,29 +1,27 @@
-"""Multilingual word lists (en, de, fr, it, es, ja, zh), compiled once at import.
+"""Multilingual word lists (en, de, fr, it, es, ja, zh), compiled once at import into RE2 patterns.
 
 Latin-script entries are regex fragments matched case-insensitively between non-letters (so
 "PayPalで" still matches in Japanese text); CJK entries are matched anywhere. Entries are chosen to be
-specific: "セール(?!ス)" and not "セール" because セールス (sales) is an ordinary word.
+specific: "セール" is hidden by the stop phrase "セールス" (sales), an ordinary word. The gate matches them
+against normalised text (NFKC, look-alike letters folded, invisible characters removed) and again
+against its squeezed form, where "W e C h a t" reads "WeChat".
 """
 
 from __future__ import annotations
 
-import re
+from engine.compliance.matcher import Keywords, alternatives, compile_re2
 
-_LETTER = r"A-Za-z0-9\u00c0-\u024f"
-
-
-def words(latin: str = "", cjk: str = "", *, flags: int = re.IGNORECASE) -> re.Pattern[str]:
-    """One pattern from `|`-separated Latin fragments (matched as whole words) and CJK fragments."""
-    parts = []
-    if latin:
-        parts.append(rf"(?<![{_LETTER}])(?:{latin})(?![{_LETTER}])")
-    if cjk:
-        parts.append(f"(?:{cjk})")
-    return re.compile("|".join(parts), flags)
+_alts = alternatives
 
 
-def _alts(*fragments: str) -> str:
-    return "|".join(fragments)
+def words(latin: str = "", cjk: str = "", *, stop: str = "", cased: bool = False) -> Keywords:
+    """One keyword list; `\\w` means a Latin letter or digit."""
+    return Keywords(_any_letter(latin), _any_letter(cjk), stop=_any_letter(stop), cased=cased)
+
+
+def _any_letter(fragment: str) -> str:
+    # Latin letters only: Unicode-wide classes under case folding slow RE2's DFA down tenfold
+    return fragment.replace(r"\w", r"[a-z0-9\x{c0}-\x{24f}_]")
 
 
 # The word lists below are laid out by language, several per line: keep that layout.
@@ -82,16 +80,17 @@ PHONE_KEYWORDS = words(
 
 MESSENGER = words(
     _alts(
-        r"whats\s?app", r"we\s?chat", "weixin", "telegram", "skype", "viber", "instagram", "insta",
+        r"whats[\s-]?app", r"we[\s-]?chat", "weixin", "telegram", "skype", "viber", "instagram", "insta",
         "facebook",
-        "fb", r"tik\s?tok", "snapchat", "pinterest", "youtube", "twitter", r"kakao\s?talk", "discord",
+        "fb", r"tik[\s-]?tok", "snapchat", "pinterest", "youtube", "twitter", r"kakao[\s-]?talk", "discord",
         "weibo",
         "xiaohongshu", "threema", r"line[\s-]?id",
         r"(?:via|on|über|per|auf|sur|par|su|tramite|por|en)\s+signal",
         r"signal[\s-](?:app|messenger|chat)",
+        r"(?:加|\+)\s?(?:vx|wx|v)",
     ),
     _alts(
-        "微信", "威信", "薇信", "V信", r"(?:加|\+)\s?(?:vx|VX|wx|WX|v|V)(?![A-Za-z0-9])", "抖音", "小红书",
+        "微信", "威信", "薇信", "V信", "抖音", "小红书",
         "微博",
         r"ライン\s?(?:ID|id)", "インスタ", "フェイスブック", "ツイッター", "テレグラム", "スカイプ", "脸书",
         "推特",
@@ -99,14 +98,15 @@ MESSENGER = words(
     ),
 )
 # Brand names that are ordinary words in lower case: only their exact spelling counts.
-MESSENGER_CASED = words(r"QQ|LINE", "QQ号|LINE(?:ID|公式|@)", flags=0)
-SOCIAL_HANDLE = re.compile(r"(?<![\w.@/])@[A-Za-z0-9_][A-Za-z0-9_.]{1,29}(?<!\.)")
+MESSENGER_CASED = words(r"QQ|LINE", "QQ号|LINE(?:ID|公式|@)", cased=True)
+# "@shop_name"; the character before it and a trailing dot are checked by the detector
+SOCIAL_HANDLE = compile_re2(r"@[A-Za-z0-9_][A-Za-z0-9_.]{1,29}")
 
 # --- sale or payment off Amazon ----------------------------------------------------------------------
 
 OFF_AMAZON = words(
     _alts(
-        r"pay\s?pal", "venmo", "zelle", r"western\s+union", "moneygram", r"cash\s?app", "alipay", "revolut",
+        r"pay[\s-]?pal", "venmo", "zelle", r"western\s+union", "moneygram", r"cash\s?app", "alipay", "revolut",
         "bizum", "satispay", "postepay", "paysafecard", "bitcoin", r"crypto(?:currency)?",
         r"bank\s?transfer", r"wire\s+transfer", r"direct\s+(?:bank\s+)?deposit",
         r"bank\s+(?:account|details)",
@@ -133,6 +133,34 @@ OFF_AMAZON = words(
         r"nuestra\s+(?:tienda\s+(?:online|web|en\s+l[ií]nea)|p[áa]gina\s+web|web)",
         r"nuestro\s+(?:sitio(?:\s+web)?|e-?shop)", r"directamente\s+(?:con|a)\s+nosotros",
         r"fuera\s+de\s+amazon",
+        # what sellers write to pull the next order to their own shop, in each language
+        r"(?:order|buy|purchase|shop)\w*(?:\s+\w+){0,3}\s+directly\s+(?:from|with|through|at|on|via)\s+(?:us|our)",
+        r"next\s+time,?(?:\s+\w+){0,4}\s+(?:directly|from\s+us|on\s+our|at\s+our|via\s+our)",
+        r"our\s+(?:own\s+)?(?:web\s?site|site|online\s+shop|web\s?store|e-?store)",
+        r"regist\w*(?:\s+\w+){0,4}\s+(?:on|at|via|with)\s+our", r"sign\s+up\s+on\s+our",
+        r"create\s+an\s+account\s+(?:on|at|with)\s+our", r"(?:on|at)\s+our\s+(?:own\s+)?(?:shop|store)\s+directly",
+        r"(?:beim\s+)?n[äa]chste[ns]?\s+mal(?:\s+\w+){0,4}\s+direkt", r"direkt\s+(?:bei|über|in|auf|von)\s+uns",
+        r"direkt\s+(?:bei|über|in|auf|von)\s+unsere[mnrs]?\s+(?:eigenen\s+)?\w*(?:shop|seite|website|homepage)",
+        r"unser(?:em|en|er|e)?\s+(?:eigenen\s+)?(?:shop|onlineshop|webseite|seite)",
+        r"registrieren\s+sie\s+sich(?:\s+\w+){0,4}\s+(?:auf|bei|in|unter)\s+unsere[mnrs]?",
+        r"commande[rz]?(?:\s+\w+){0,3}\s+directement", r"ach(?:e|è)te[rz]?(?:\s+\w+){0,3}\s+directement",
+        r"directement\s+sur\s+notre", r"inscri(?:vez|re|ption)(?:-vous)?(?:\s+\w+){0,3}\s+sur\s+notre",
+        r"la\s+prochaine\s+fois,?(?:\s+\w+){0,4}\s+(?:directement|chez\s+nous|sur\s+notre)",
+        r"(?:ordin|acquist|compr)\w*(?:\s+\w+){0,3}\s+direttamente", r"direttamente\s+(?:sul|dal|nel)\s+nostro",
+        r"registr(?:at[io]|arsi|azione)(?:\s+\w+){0,3}\s+(?:sul|al|nel)\s+nostro",
+        r"la\s+prossima\s+volta,?(?:\s+\w+){0,4}\s+(?:direttamente|da\s+noi|sul\s+nostro)",
+        r"(?:pid|compr|ped|encarg)\w*(?:\s+\w+){0,3}\s+directamente", r"directamente\s+en\s+nuestr[oa]",
+        r"reg[ií]str(?:ese|ate|arse|o)(?:\s+\w+){0,3}\s+en\s+nuestr[oa]",
+        r"la\s+pr[óo]xima\s+vez,?(?:\s+\w+){0,4}\s+(?:directamente|con\s+nosotros|en\s+nuestr[oa])",
+        r"nossa\s+(?:loja|p[áa]gina|site)", r"nosso\s+site", r"diretamente\s+(?:conosco|com\s+a\s+gente)",
+        r"onze\s+(?:eigen\s+)?(?:webshop|website|winkel)", r"rechtstreeks\s+bij\s+ons",
+        r"nasz(?:ym|ego|a)?\s+(?:sklep\w*|stron\w*)", r"bezpośrednio\s+u\s+nas",
+        r"vår\s+(?:webbutik|hemsida|webbplats)", r"direkt\s+(?:hos|från)\s+oss",
+        r"regist\w*(?:\s+\w+){0,6}\s+(?:insert|package|thank[\s-]you|warranty|registration)\s+card",
+        r"(?:insert|package|thank[\s-]you)\s+card(?:\s+\w+){0,8}\s+regist\w*",
+        r"registrier\w*(?:\s+\w+){0,6}\s+\w*(?:beilage|einlege|garantie|produkt|dankes)karte",
+        r"\w*(?:beilage|einlege|dankes)karte(?:\s+\w+){0,8}\s+registrier\w*",
+        r"web\s+sitemiz\w*", r"sitemiz\w*", r"mağazamız\w*", r"doğrudan\s+bizden",
     ),
     _alts(
         "銀行振込", "振込", "振り込み", "お振込", "口座番号", "銀行口座", "現金", "自社サイト",
@@ -144,7 +172,24 @@ OFF_AMAZON = words(
         "独立站",
         "我们的网店", "我们的网站", "淘宝", "天猫", "拼多多", "支付宝", "私下交易", "直接(?:购买|交易|下单)",
         "亚马逊(?:以外|之外)", "站外",
+        "次回(?:から|は)?(?:直接|当店)", "直接(?:当店|弊社)",
+        "当店(?:の)?(?:公式)?(?:サイト|ホームページ|ショップ|オンラインストア)で",
+        "会員登録", "弊社(?:の)?(?:サイト|ホームページ|ウェブサイト|オンラインショップ)",
+        "下次(?:可以)?直接", "直接(?:找|联系|聯繫)(?:我们|我們)", "注册(?:会员|账号|帳號)", "註冊(?:會員|帳號)",
+        "(?:在|到|上)我们的(?:网站|官网|店铺|网店|商城)", "我们的(?:官方)?(?:商城|店铺网站)", "私聊",
     ),
+)
+
+# --- QR codes: a code to scan is a link (reported by the link rule) ----------------------------------
+
+QR_INVITATION = words(
+    _alts(
+        r"qr[\s-]?(?:codes?|code-?s?|codice|codici|c[óo]digos?|kod\w*|koden?|kodu)",
+        r"scan\w*(?:\s+\w+){0,3}\s+qr(?:[\s-]?\w+)?",
+        r"(?:codes?|codice|c[óo]digo|kod)\s+qr", r"scan(?:\s+\w+){0,4}\s+(?:to|and)\s+regist\w*",
+        r"scann(?:en|ez|a|e)(?:\s+\w+){0,4}\s+(?:und|et|e|y)\s+regist\w*",
+    ),
+    _alts("二维码", "二維碼", "扫码", "掃碼", "扫一扫", "掃一掃", "QRコード", "バーコードを読み取", "コードを読み取"),
 )
 
 # --- marketing ---------------------------------------------------------------------------------------
@@ -174,16 +219,17 @@ MARKETING = words(
         r"\d+\s?%\s?de\s+descuento",
     ),
     _alts(
-        "クーポン", "割引コード", "プロモーションコード", "キャンペーン", "セール(?!ス)", "メルマガ",
+        "クーポン", "割引コード", "プロモーションコード", "キャンペーン", "セール", "メルマガ",
         "メールマガジン",
         "ニュースレター", "他の商品も", "当店の他の商品", "新商品のご案内", "新製品のご案内",
         "おすすめ商品", "フォローして",
-        r"(?<!\d)\d+\s?%\s?(?:OFF|off|オフ)", "优惠券", "優惠券", "优惠码", "折扣码", "促销", "促銷", "新品上市",
+        r"\d+\s?%\s?(?:OFF|off|オフ)", "优惠券", "優惠券", "优惠码", "折扣码", "促销", "促銷", "新品上市",
         "新品推荐",
         "我们的其他产品", "店铺的其他产品", "其他产品推荐", "看看我们的", "关注我们", "关注店铺", "订阅",
         "打折", "满减",
-        "限时优惠", r"(?<!\d)\d+折",
+        "限时优惠", r"\d+折",
     ),
+    stop="セールス",
 )
 
 # --- review and feedback manipulation (combined per sentence in detectors.find_review_manipulation) --
@@ -207,9 +253,9 @@ REVIEW_WORDS = words(
 )
 POSITIVE = words(
     _alts(
-        "positive", r"good(?!\s+(?:morning|afternoon|evening|day))", "great", "excellent", "glowing",
+        "positive", "good", "great", "excellent", "glowing",
         "favou?rable", "nice", "perfect", "top", "best", r"(?:5|five)[\s-]?stars?", "5/5", r"positiv\w*",
-        r"gut(?:e[nrs]?)?(?!\s+tag)", r"sehr\s+gut\w*", r"ausgezeichnet\w*", r"toll\w*",
+        r"gut(?:e[nrs]?)?", r"sehr\s+gut\w*", r"ausgezeichnet\w*", r"toll\w*",
         r"(?:5|fünf)[\s-]?sterne\w*", r"positi(?:f|ve)s?", r"bon(?:ne)?s?", r"excellent(?:e)?s?",
         r"(?:5|cinq)\s+[ée]toiles", r"positiv[oaie]", r"buon[oaie]?", r"ottim[oaie]", r"eccellent[ei]",
         r"(?:5|cinque)\s+stelle", r"positiv[oa]s?", r"buen[oa]s?", r"excelentes?", r"(?:5|cinco)\s+estrellas",
@@ -220,6 +266,7 @@ POSITIVE = words(
         "満足",
         "好评", "五星", "5星", "满分", "正面评价", "五颗星", "满意",
     ),
+    stop=r"good\s+(?:morning|afternoon|evening|day)|gut(?:e[nrs]?)?\s+tag",
 )
 REMOVAL = words(
     _alts(
@@ -239,7 +286,7 @@ REMOVAL = words(
 )
 INCENTIVE = words(
     _alts(
-        r"refund\w*", r"reimburs\w*", "money", "cash", r"gifts?", r"(?<!feel\s)free", r"vouchers?",
+        r"refund\w*", r"reimburs\w*", "money", "cash", r"gifts?", "free", r"vouchers?",
         r"coupons?",
         r"discounts?", r"compensat\w*", r"rewards?", "bonus", r"in\s+(?:exchange|return)", r"[$€£]\s?\d+",
         r"\d+(?:[.,]\d+)?\s?(?:€|\$|£|euros?|dollars?|pounds?)",
@@ -256,6 +303,7 @@ INCENTIVE = words(
         "引き換え", "退款", "返现",
         "返現", "礼物", "禮物", "免费", "红包", "赠品", "补偿", "作为回报", "现金", "折扣", "返款",
     ),
+    stop=r"feel\s+free",
 )
 REQUEST = words(
     _alts(

@@ -79,6 +79,14 @@ RULES: tuple[RuleInfo, ...] = (
         "The text is longer than this SP-API message type accepts: shorten it.",
     ),
     RuleInfo(
+        "invisible",
+        "warn",
+        "Invisible characters",
+        "Invisible characters (zero-width spaces, joiners, direction controls) can hide contact data and "
+        "show the buyer something else than the agent saw: delete them (they are blocked inside a word, "
+        "a number, an address or a blocked phrase).",
+    ),
+    RuleInfo(
         "emoji",
         "warn",
         "Emoji",

@@ -16,9 +16,10 @@ class Violation:
     end: int
     text: str
     explanation: str  # one sentence: what Amazon forbids and what to do instead
+    field: str = "body"  # which part of the outgoing reply: "body" or "subject"
 
     def to_dict(self) -> dict[str, object]:
-        return {
+        found: dict[str, object] = {
             "rule": self.rule,
             "severity": self.severity,
             "start": self.start,
@@ -26,6 +27,9 @@ class Violation:
             "text": self.text,
             "explanation": self.explanation,
         }
+        if self.field != "body":
+            found["field"] = self.field
+        return found
 
 
 @dataclass(frozen=True)
@@ -54,5 +58,8 @@ class RuleInfo:
 
 def blocked_message(verdict: Verdict) -> str:
     """What the agent reads when the gate refuses to send: every blocking violation, then what to do."""
-    reasons = "; ".join(f"{v.rule}: “{v.text}” — {v.explanation}" for v in verdict.blocking)
+    reasons = "; ".join(
+        f"{v.rule}{f' in the {v.field}' if v.field != 'body' else ''}: “{v.text}” — {v.explanation}"
+        for v in verdict.blocking
+    )
     return f"This reply breaks Amazon's messaging rules and was not sent ({reasons}). Edit the text and try again."

@@ -1,12 +1,13 @@
 """The ReplyDesk data model (SQLAlchemy 2 typed ORM). All timestamps are aware UTC.
 
-store ─┬─ mailbox ── sync_run
+store ─┬─ mailbox ── sync_run · quarantined_mail
        ├─ conversation ─┬─ message ── raw_mail (by sha256)
        │                ├─ draft ── outbox_item
        │                └─ note
        └─ knowledge_item (or global when store is null)
 agent ─ agent_store (which stores an agent may work on)
 template · intent_example · audit_event · team_setting
+webhook_endpoint ─ webhook_delivery ─ webhook_event (the event outbox) · api_token ─ agent
 """
 
 from __future__ import annotations
@@ -110,6 +111,9 @@ class Mailbox(Base):
     smtp_security: Mapped[str] = mapped_column(String(10), default="starttls")
     smtp_username: Mapped[str | None] = mapped_column(String(320))
     smtp_password_encrypted: Mapped[str] = mapped_column(Text, default="")
+    # Whether the provider files mail sent over SMTP in the Sent folder by itself (Gmail, Outlook do); None:
+    # not known yet. Checked after every send; only True lets an interrupted send be retried automatically.
+    files_sent_mail: Mapped[bool | None] = mapped_column(Boolean)
     # The high-water mark: moved only in the transaction that stores the mails it covers.
     uidvalidity: Mapped[int | None] = mapped_column(BigId)
     last_uid: Mapped[int] = mapped_column(BigId, default=0)
@@ -117,6 +121,10 @@ class Mailbox(Base):
     newest_mail_at: Mapped[datetime | None]
     last_error_code: Mapped[str | None] = mapped_column(String(40))
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The sync that holds the mailbox ("host:pid:run") and until when; a dead holder's claim is taken over.
+    sync_owner: Mapped[str | None] = mapped_column(String(120))
+    sync_lease_until: Mapped[datetime | None]
+    created_at: Mapped[created]
 
     store: Mapped[Store] = relationship(back_populates="mailboxes")
 
@@ -138,8 +146,28 @@ class Agent(Base):
     available: Mapped[bool] = mapped_column(Boolean, default=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[created]
+    # The username folded once (NFKC + casefold), the key single sign-on e-mails are matched on.
+    username_key: Mapped[str] = mapped_column(String(320), index=True, default="")
+    # The single sign-on identity bound at its first sign-in (issuer + subject); only that one gets in after.
+    sso_issuer: Mapped[str | None] = mapped_column(String(400))
+    sso_subject: Mapped[str | None] = mapped_column(String(255))
+    # Raised on a password reset, role change, deactivation or unbind: every browser signed in before is out.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0)
+    # Created with `--demo` and its password never changed since: the app shows a banner while any exists.
+    demo_password: Mapped[bool] = mapped_column(Boolean, default=False)
 
     stores: Mapped[list[Store]] = relationship(secondary=agent_store)
+
+
+class SignInThrottle(Base):
+    """Failed local sign-ins per folded username (`user:...`) or per client address (`client:...`)."""
+
+    __tablename__ = "sign_in_throttle"
+
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    locked: Mapped[bool] = mapped_column(Boolean, default=False)  # until an admin unlocks it
 
 
 class RawMail(Base):
@@ -221,11 +249,18 @@ class Message(Base):
     parse_error: Mapped[str | None] = mapped_column(Text)
     attachments: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     suspicious: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Why a human should look twice: suspicious signs, an arrival date that was clamped, a mail cut to size.
+    # A server default only: inserts written against an older schema (migration tests) must not name it.
+    flags: Mapped[list[str]] = mapped_column(JSON, server_default="[]")
     language: Mapped[str | None] = mapped_column(String(8))
     language_score: Mapped[float | None] = mapped_column(Float)
     intent: Mapped[str | None] = mapped_column(String(40))
     intent_score: Mapped[float | None] = mapped_column(Float)
     intent_needs_review: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Every intent's probability (None: classified before scores were kept) and the runner-up intent, so the
+    # page can show the top two and routing or statistics can combine them ("order status, angry").
+    intent_scores: Mapped[dict[str, float] | None] = mapped_column(JSON)
+    intent_secondary: Mapped[str | None] = mapped_column(String(40))
     processed_at: Mapped[datetime | None]  # the drafting pipeline has handled it
     # Buyer messages: the first reply and the first "no response needed" at or after it, recorded as they
     # happen (`engine.services.stats_record`) so response statistics need not rebuild every thread.
@@ -316,6 +351,10 @@ class OutboxItem(Base):
     references: Mapped[list[str]] = mapped_column(JSON, default=list)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None]
+    # While `sending`: the worker holds the item until then (renewed during the send), and once the DATA
+    # command is about to go out, `handed_over_at` says the server may have the mail.
+    lease_until: Mapped[datetime | None]
+    handed_over_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None]
     created_at: Mapped[created]
@@ -413,12 +452,37 @@ class SyncRun(Base):
     mailbox_id: Mapped[int | None] = mapped_column(ForeignKey("mailbox.id", ondelete="CASCADE"), index=True)
     started_at: Mapped[created]
     finished_at: Mapped[datetime | None]
-    status: Mapped[str] = mapped_column(String(16), default="running")  # running, ok, partial, error
+    # running, ok, partial, error, skipped, interrupted (the process died; closed by the next run)
+    status: Mapped[str] = mapped_column(String(16), default="running")
     fetched: Mapped[int] = mapped_column(Integer, default=0)
     new: Mapped[int] = mapped_column(Integer, default=0)
     duplicates: Mapped[int] = mapped_column(Integer, default=0)
     unparsed: Mapped[int] = mapped_column(Integer, default=0)
     errors: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)  # [{"code","message"}]
+    quarantined: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class QuarantinedMail(Base):
+    """A mail that could be stored neither parsed nor as `unparsed`: kept by mailbox and UID (and its raw
+    bytes when they could be kept) so the mailbox moves on and a human can retry it."""
+
+    __tablename__ = "quarantined_mail"
+
+    id: Mapped[intpk]
+    store_id: Mapped[int] = mapped_column(ForeignKey("store.id", ondelete="CASCADE"), index=True)
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailbox.id", ondelete="CASCADE"), index=True)
+    uidvalidity: Mapped[int] = mapped_column(BigId)
+    uid: Mapped[int] = mapped_column(BigId)
+    size: Mapped[int] = mapped_column(BigId, default=0)
+    reason: Mapped[str] = mapped_column(Text)
+    raw_sha256: Mapped[str | None] = mapped_column(ForeignKey("raw_mail.sha256"))
+    status: Mapped[str] = mapped_column(String(16), default="waiting")  # waiting, stored
+    message_row_id: Mapped[int | None] = mapped_column(ForeignKey("message.id", ondelete="SET NULL"))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[created]
+    retried_at: Mapped[datetime | None]
+
+    __table_args__ = (UniqueConstraint("mailbox_id", "uidvalidity", "uid"),)
 
 
 class TeamSetting(Base):
@@ -431,3 +495,73 @@ class TeamSetting(Base):
     value: Mapped[dict[str, Any]] = mapped_column(JSON)
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("agent.id", ondelete="SET NULL"))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class WebhookEndpoint(Base):
+    """A receiver of signed event notifications (Standard Webhooks); the secret is encrypted at rest."""
+
+    __tablename__ = "webhook_endpoint"
+
+    id: Mapped[intpk]
+    url: Mapped[str] = mapped_column(String(2000))
+    secret_encrypted: Mapped[str] = mapped_column(Text)
+    events: Mapped[list[str]] = mapped_column(JSON, default=list)
+    store_ids: Mapped[list[int]] = mapped_column(JSON, default=list)  # empty: every store
+    include_text: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    disabled_reason: Mapped[str | None] = mapped_column(Text)  # set when failures disabled it
+    failing_since: Mapped[datetime | None]  # the first failure since the last success
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("agent.id", ondelete="SET NULL"))
+    created_at: Mapped[created]
+
+
+class WebhookEvent(Base):
+    """The event outbox: written in the transaction of the change it reports, so it exists iff that committed."""
+
+    __tablename__ = "webhook_event"
+
+    id: Mapped[intpk]
+    event_type: Mapped[str] = mapped_column(String(40))
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("store.id", ondelete="CASCADE"))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)  # events that happen once
+    created_at: Mapped[created]
+
+
+class WebhookDelivery(Base):
+    """One event on its way to one endpoint, and the log of its attempts' outcome."""
+
+    __tablename__ = "webhook_delivery"
+
+    id: Mapped[intpk]
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoint.id", ondelete="CASCADE"), index=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("webhook_event.id", ondelete="CASCADE"), index=True)
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending, delivered, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    last_attempt_at: Mapped[datetime | None]
+    last_status: Mapped[int | None] = mapped_column(Integer)  # the receiver's HTTP status
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None]
+    created_at: Mapped[created]
+
+    __table_args__ = (
+        UniqueConstraint("endpoint_id", "event_id"),
+        Index("ix_webhook_delivery_due", "state", "next_attempt_at"),
+    )
+
+
+class ApiToken(Base):
+    """A bearer token for the HTTP API, stored as its SHA-256; it acts as its own service agent, so its role,
+    stores and audit trail work exactly like a user's."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[intpk]
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agent.id", ondelete="CASCADE"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("agent.id", ondelete="SET NULL"))
+    created_at: Mapped[created]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from engine.compliance import check_reply
+from engine.compliance.normalize import is_invisible
 from engine.drafting.locale_format import format_date, format_money, marketplace_currency
 from engine.drafting.protocols import DraftRequest
 from engine.errors import TemplateError
@@ -57,6 +59,9 @@ VARIABLES: tuple[str, ...] = (
 )
 SITUATIONS: frozenset[str] = frozenset({"fba"})
 PRODUCT_TITLE_MAX = 80  # Amazon titles run to 200 characters; a reply needs only the recognisable start
+BUYER_NAME_MAX = 60
+# Values the buyer (or a listing) controls: they reach the reply's text, so the gate sees them first.
+BUYER_CONTROLLED = ("buyer_name", "product_title")
 
 _TAG = re.compile(r"\{\{\s*([#^/>]?)\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _ANY_BRACES = re.compile(r"\{\{|\}\}")
@@ -248,9 +253,9 @@ def template_variables(request: DraftRequest) -> dict[str, str]:
     order = request.order
     market = request.marketplace
     values: dict[str, str | None] = {
-        "buyer_name": request.buyer_name,
+        "buyer_name": _gated(request.buyer_name, BUYER_NAME_MAX),
         "order_id": order.order_id,
-        "product_title": _shorten(request.product_title),
+        "product_title": _gated(_shorten(request.product_title), PRODUCT_TITLE_MAX + 1),
         "asin": request.asin,
         "carrier": order.carrier,
         "tracking_number": order.tracking_number,
@@ -271,6 +276,19 @@ def template_variables(request: DraftRequest) -> dict[str, str]:
         if amount is not None and currency:
             values["order_total"] = format_money(amount, currency, request.language, market)
     return {k: v.strip() for k, v in values.items() if v and v.strip()}
+
+
+def _gated(value: str | None, limit: int) -> str | None:
+    """A buyer-controlled value as it may appear in a reply: one line, without invisible characters, at
+    most `limit` characters, and left out (the template's section for it then stays empty) when the
+    compliance gate blocks it: a buyer named "WhatsApp +49 176 1234567" must not put that in the reply."""
+    if not value:
+        return None
+    visible = "".join(" " if char.isspace() else char for char in value[: limit * 4] if not is_invisible(char))
+    cleaned = " ".join(visible.split())[:limit].strip()
+    if not cleaned or not check_reply(cleaned).allowed:
+        return None
+    return cleaned
 
 
 def _shorten(title: str | None) -> str | None:

@@ -5,20 +5,23 @@ from engine.mail.parser import (
     TRUNCATION_NOTE,
     Attachment,
     MailKind,
+    MailLimits,
     ParsedMail,
     parse_mail,
     thread_key,
     to_cli_record,
 )
-from engine.mail.sources import RawMail, iter_raw_mails
+from engine.mail.sources import RawMail, check_paths, iter_raw_mails
 
 __all__ = [
     "BODY_LIMIT",
     "TRUNCATION_NOTE",
     "Attachment",
     "MailKind",
+    "MailLimits",
     "ParsedMail",
     "RawMail",
+    "check_paths",
     "iter_raw_mails",
     "parse_mail",
     "thread_key",

@@ -3,16 +3,24 @@
 Data only (plus the compiled patterns built from it). Amazon localises every marketplace; the tables
 hold the variants seen in public samples and the team's demo inbox. Adding a language means adding
 rows here, never code in the parser. Labels are compared case-folded with a trailing ":" dropped.
+
+Every pattern over mail text is RE2 (`re2`): its time is linear in the text whatever the text, since
+anyone can write to a relay mailbox. RE2 has no look-around and no back-references; `_S` stands for Python's Unicode
+blank (RE2's `\\s` is ASCII only), and digits are spelled `[0-9]`.
 """
 
 from __future__ import annotations
 
 import re
 
+import re2
+
 from engine.mail.kinds import MailKind
 
+_S = r"[\s\p{Z}]"  # any blank, Unicode ones (no-break space, ideographic space) included
+
 # The line that frames the buyer text: 13 dashes (14 on amazon.ca), a label, the same dashes.
-MARKER_LINE = re.compile(r"^[ \t]*-{5,}[ \t]*(?P<label>[^-\r\n][^\r\n]*?)[ \t]*-{5,}[ \t]*$", re.MULTILINE)
+MARKER_LINE = re2.compile(r"(?m)^[ \t]*-{5,}[ \t]*(?P<label>[^-\r\n][^\r\n]*?)[ \t]*-{5,}[ \t]*$")
 
 # Older template "Begin message" and current template "Message:" labels.
 BEGIN_LABELS: frozenset[str] = frozenset(
@@ -85,24 +93,39 @@ RECEIVED_OPENERS: tuple[str, ...] = (
 )
 
 # "1 of <title> [ASIN: B0...]" and its translations ("1 von", "1 di", "1 個" ...).
-PRODUCT_LINE = re.compile(
-    r"^[ \t]*\d+[ \t]*(?:of|von|di|de|sur|van|z|av|x|×|/|個|点|件)[ \t]+(?P<title>[^\r\n]+?)[ \t]*"
-    r"\[ASIN:[ \t]*(?P<asin>[A-Z0-9]{10})[ \t]*\]",
-    re.MULTILINE,
+PRODUCT_LINE = re2.compile(
+    r"(?m)^[ \t]*[0-9]+[ \t]*(?:of|von|di|de|sur|van|z|av|x|×|/|個|点|件)[ \t]+(?P<title>[^\r\n]+?)[ \t]*"
+    r"\[ASIN:[ \t]*(?P<asin>[A-Z0-9]{10})[ \t]*\]"
 )
 # Current template: "Item: <title> [ASIN: ...]" / "Artikel: ..." / "商品: ..." (any short label).
-ITEM_LINE = re.compile(
-    r"^[ \t]*[^\s:：]{1,20}[ \t]*[:：][ \t]*(?P<title>[^\r\n]+?)[ \t]*\[ASIN:[ \t]*(?P<asin>[A-Z0-9]{10})[ \t]*\]",
-    re.MULTILINE,
+ITEM_LINE = re2.compile(
+    r"(?m)^[ \t]*[^\s:：]{1,20}[ \t]*[:：][ \t]*(?P<title>[^\r\n]+?)[ \t]*\[ASIN:[ \t]*(?P<asin>[A-Z0-9]{10})[ \t]*\]"
 )
-ASIN = re.compile(r"\[?ASIN:?[ \t]*(?P<asin>B0[A-Z0-9]{8}|\d{9}[\dX])\b")
-ORDER_ID = re.compile(r"(?<!\d)(\d{3}-\d{7}-\d{7})(?!\d)")
-COMM_TOKEN = re.compile(r"\[commMgrTok:[ \t]*(?P<token>[A-Za-z0-9_\-]+)[ \t]*\]")
-MARKETPLACE_PARAM = re.compile(r"(?:[?&]|&amp;)mp=(?P<id>[A-Z0-9]{8,20})\b")
+# Any ASIN mention: "[ASIN: B0...]", "ASIN B0...", and French/Italian typography "ASIN : B0..." (a blank,
+# often a no-break one, before the colon), as in amazon.it return-request notifications.
+ASIN = re2.compile(r"ASIN[ \t\x{a0}\x{202f}]*[:：]?[ \t\x{a0}\x{202f}]*(?P<asin>B0[A-Z0-9]{8}|[0-9]{9}[0-9X])\b")
+ORDER_ID = re2.compile(r"(?:^|[^0-9])([0-9]{3}-[0-9]{7}-[0-9]{7})(?:[^0-9]|$)")
+COMM_TOKEN = re2.compile(r"\[commMgrTok:[ \t]*(?P<token>[A-Za-z0-9_\-]{1,200})[ \t]*\]")
+MARKETPLACE_PARAM = re2.compile(r"(?:[?&]|&amp;)mp=(?P<id>[A-Z0-9]{8,20})\b")
 
-# The relay host: marketplace.amazon.<tld> and its sub-hosts (m.marketplace.amazon.co.jp).
+# The relay host: marketplace.amazon.<tld> and its sub-hosts (m.marketplace.amazon.co.jp). Matched by
+# the standard `re` at the end of a host cut to 255 characters (the longest a host can be): no nested or
+# ambiguous quantifiers, so linear, and many times cheaper per call than RE2 for such short strings.
 RELAY_HOST = re.compile(r"(?:^|\.)marketplace\.amazon\.[a-z]{2,3}(?:\.[a-z]{2})?$", re.IGNORECASE)
 AMAZON_HOST = re.compile(r"(?:^|\.)amazon\.[a-z]{2,3}(?:\.[a-z]{2})?$", re.IGNORECASE)
+_HOST_LIMIT = 255
+
+
+def is_relay_host(host: str) -> bool:
+    host = host[-_HOST_LIMIT:]
+    return "amazon" in host.lower() and RELAY_HOST.search(host) is not None
+
+
+def is_amazon_host(host: str) -> bool:
+    """Amazon's own hosts, relay hosts included."""
+    host = host[-_HOST_LIMIT:]
+    return "amazon" in host.lower() and AMAZON_HOST.search(host) is not None
+
 
 # Local parts of Amazon's own senders; on a relay host they are notices, not buyers.
 NOTICE_LOCAL_PARTS: frozenset[str] = frozenset(
@@ -123,24 +146,28 @@ NOTICE_LOCAL_PARTS: frozenset[str] = frozenset(
 BOUNCE_LOCAL_PARTS: frozenset[str] = frozenset({"mailer-daemon", "postmaster", "mail-daemon"})
 
 # `"Alisa - Amazon Marketplace"`, `"Jonas über Amazon"`, `"Camille via Amazon"` -> the buyer's name.
-DISPLAY_NAME_PATTERNS: tuple[re.Pattern[str], ...] = (
-    re.compile(r"^(?P<name>.+?)\s*[-–—]\s*Amazon(?:\s*Marketplace|\s*マーケットプレイス)?(?:\.[a-z.]+)?$", re.I),
-    re.compile(
+DISPLAY_NAME_PATTERNS: tuple[re2._Regexp, ...] = tuple(
+    re2.compile("(?i)" + p.replace(r"\s", _S))
+    for p in (
+        r"^(?P<name>.+?)\s*[-–—]\s*Amazon(?:\s*Marketplace|\s*マーケットプレイス)?(?:\.[a-z.]+)?$",
         r"^(?P<name>.+?)\s+(?:über|via|par|tramite|a través de|por meio da|por|przez|från|door)\s+"
         r"Amazon(?:\s*Marketplace)?(?:\.[a-z.]+)?$",
-        re.I,
-    ),
-    re.compile(r"^(?P<name>.+?)\s*\((?:via|über|par|tramite)\s+Amazon\)$", re.I),
+        r"^(?P<name>.+?)\s*\((?:via|über|par|tramite)\s+Amazon\)$",
+    )
 )
 
 # Reply/forward prefixes stacked before a subject ("AW: RE: ...").
-SUBJECT_PREFIX = re.compile(r"^(?:\s*(?:re|aw|antw|sv|vs|r|rif|rv|tr|wg|fw|fwd|odp|ynt|返信|回复|答复)\s*:\s*)+", re.I)
+SUBJECT_PREFIX = re2.compile(
+    (r"(?i)^(?:\s*(?:re|aw|antw|sv|vs|r|rif|rv|tr|wg|fw|fwd|odp|ynt|返信|回复|答复)\s*:\s*)+").replace(r"\s", _S)
+)
 # "(Order: 123-...)", "(Bestellung: ...)", "（注文番号: ...）": dropped before the subject patterns.
-SUBJECT_ORDER_SUFFIX = re.compile(r"\s*[(（][^()（）]*\d{3}-\d{7}-\d{7}[^()（）]*[)）]\s*$")
+SUBJECT_ORDER_SUFFIX = re2.compile(
+    (r"\s*[(（][^()（）]*[0-9]{3}-[0-9]{7}-[0-9]{7}[^()（）]*[)）]\s*$").replace(r"\s", _S)
+)
 
 # Relay subjects: "<Topic> inquiry from Amazon customer <Name>" and translations.
-SUBJECT_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
-    re.compile(p, re.IGNORECASE)
+SUBJECT_PATTERNS: tuple[re2._Regexp, ...] = tuple(
+    re2.compile("(?i)" + p.replace(r"\s", _S))
     for p in (
         r"^(?:(?P<topic>.+?)\s+)?inquiry from (?:an )?Amazon customer\s+(?P<name>.+)$",
         r"^Anfrage(?:\s+zu[mr]?\s+(?P<topic>.+?))?\s+von Amazon-Kunde(?:/-in|in)?\s+(?P<name>.+)$",

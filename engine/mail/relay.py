@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
+from itertools import islice
+from typing import Any
 
 from engine.mail import markers
+
+_MARKER_LINES_READ = 20  # a relay frame has two to four; more is a flood, not a frame
 
 
 def _label(raw: str) -> str:
@@ -31,9 +34,12 @@ def split_frame(text: str) -> Framed:
 
     Without an end marker the buyer text runs to the end; without a begin marker there is no frame.
     """
-    begin: re.Match[str] | None = None
-    end: re.Match[str] | None = None
-    for match in markers.MARKER_LINE.finditer(text):
+    begin: Any = None  # RE2 match objects
+    end: Any = None
+    matches = markers.MARKER_LINE.finditer(text) if "-----" in text else ()
+    for seen, match in enumerate(matches):
+        if seen >= _MARKER_LINES_READ:
+            break
         labels = _label_parts(match.group("label"))
         if begin is None and any(label in markers.BEGIN_LABELS for label in labels):
             begin = match
@@ -64,7 +70,7 @@ def has_received_opener(text: str) -> bool:
 
 def find_order_id(*texts: str) -> str | None:
     for text in texts:
-        match = markers.ORDER_ID.search(text)
+        match = markers.ORDER_ID.search(text) if "-" in text else None
         if match:
             return match.group(1)
     return None
@@ -72,6 +78,8 @@ def find_order_id(*texts: str) -> str | None:
 
 def find_product(text: str) -> tuple[str | None, str | None]:
     """(asin, product title) from the "1 of <title> [ASIN: ...]" line, else any ASIN mention."""
+    if "ASIN" not in text:
+        return None, None
     match = markers.PRODUCT_LINE.search(text) or markers.ITEM_LINE.search(text)
     if match:
         return match.group("asin"), match.group("title").strip()
@@ -80,12 +88,14 @@ def find_product(text: str) -> tuple[str | None, str | None]:
 
 
 def find_comm_token(text: str) -> str | None:
-    match = markers.COMM_TOKEN.search(text)
+    match = markers.COMM_TOKEN.search(text) if "commMgrTok" in text else None
     return match.group("token") if match else None
 
 
 def find_marketplace_ids(text: str) -> list[str]:
-    return [m.group("id") for m in markers.MARKETPLACE_PARAM.finditer(text)]
+    if "mp=" not in text:
+        return []
+    return [m.group("id") for m in islice(markers.MARKETPLACE_PARAM.finditer(text), 20)]
 
 
 def name_from_display(display_name: str | None) -> str | None:
@@ -93,6 +103,8 @@ def name_from_display(display_name: str | None) -> str | None:
     if not display_name:
         return None
     cleaned = display_name.strip().strip('"').strip()
+    if "amazon" not in cleaned.casefold():  # every pattern names Amazon
+        return None
     for pattern in markers.DISPLAY_NAME_PATTERNS:
         match = pattern.match(cleaned)
         if match and match.group("name").strip():
@@ -109,8 +121,11 @@ class SubjectInfo:
 
 def read_subject(subject: str) -> SubjectInfo:
     """Topic and buyer name of "<Topic> inquiry from Amazon customer <Name> (Order: ...)" (localised)."""
-    core = markers.SUBJECT_PREFIX.sub("", subject).strip()
-    core = markers.SUBJECT_ORDER_SUFFIX.sub("", core).strip()
+    core = strip_subject_prefixes(subject)
+    if ")" in core or "）" in core:
+        core = markers.SUBJECT_ORDER_SUFFIX.sub("", core).strip()
+    if "amazon" not in core.casefold():  # every relay subject names Amazon
+        return SubjectInfo(None, None, False)
     for pattern in markers.SUBJECT_PATTERNS:
         match = pattern.match(core)
         if match:
@@ -121,4 +136,6 @@ def read_subject(subject: str) -> SubjectInfo:
 
 
 def strip_subject_prefixes(subject: str) -> str:
-    return markers.SUBJECT_PREFIX.sub("", subject).strip()
+    if ":" not in subject:  # every prefix ends in a colon
+        return subject.strip()
+    return markers.SUBJECT_PREFIX.sub("", subject, count=1).strip()

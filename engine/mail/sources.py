@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import InputError
 
-__all__ = ["RawMail", "iter_raw_mails"]
+__all__ = ["RawMail", "check_paths", "iter_raw_mails"]
 
 _MBOX_ESCAPED_FROM = re.compile(rb"^>+From ")
 _MAILDIR_SUBDIRS = ("new", "cur")
@@ -26,23 +26,49 @@ class RawMail:
     raw: bytes
 
 
-def iter_raw_mails(paths: Iterable[str | Path]) -> Iterator[RawMail]:
-    """Every mail under the given paths. A missing path raises `InputError` naming it."""
+# Called with (source, message) for a file that cannot be read; the mails after it are still read.
+OnError = Callable[[str, str], None]
+
+
+def check_paths(paths: Iterable[str | Path]) -> None:
+    """Raise `InputError` naming every given path that does not exist (before any mail is read)."""
+    missing = [str(p) for p in paths if not Path(p).exists()]
+    if missing:
+        raise InputError(
+            f"{', '.join(missing)} does not exist: give the path of an .eml file, an mbox file or a folder."
+        )
+
+
+def iter_raw_mails(paths: Iterable[str | Path], on_error: OnError | None = None) -> Iterator[RawMail]:
+    """Every mail under the given paths. A missing path raises `InputError` naming it.
+
+    With `on_error`, a file that cannot be read (permissions, a vanished file) is reported to it and
+    skipped; without, the `OSError` propagates.
+    """
     for given in paths:
         path = Path(given)
         if not path.exists():
             raise InputError(f"{path} does not exist: give the path of an .eml file, an mbox file or a folder.")
         if path.is_dir():
-            yield from _iter_folder(path)
+            yield from _iter_folder(path, on_error)
         else:
-            yield from _iter_file(path)
+            yield from _guarded(path, _iter_file, on_error)
+
+
+def _guarded(file: Path, read: Callable[[Path], Iterator[RawMail]], on_error: OnError | None) -> Iterator[RawMail]:
+    try:
+        yield from read(file)
+    except OSError as exc:
+        if on_error is None:
+            raise
+        on_error(str(file), f"cannot be read ({exc.strerror or exc}); check that it exists and is readable")
 
 
 def _is_maildir(folder: Path) -> bool:
     return all((folder / sub).is_dir() for sub in ("cur", "new"))
 
 
-def _iter_folder(folder: Path) -> Iterator[RawMail]:
+def _iter_folder(folder: Path, on_error: OnError | None) -> Iterator[RawMail]:
     for root, dirs, files in os.walk(folder):
         dirs.sort()
         here = Path(root)
@@ -52,9 +78,13 @@ def _iter_folder(folder: Path) -> Iterator[RawMail]:
                 continue
             file = here / name
             if in_maildir:
-                yield RawMail(str(file), file.read_bytes())
+                yield from _guarded(file, _read_whole, on_error)
             elif name.lower().endswith((".eml", ".mbox")):
-                yield from _iter_file(file)
+                yield from _guarded(file, _iter_file, on_error)
+
+
+def _read_whole(file: Path) -> Iterator[RawMail]:
+    yield RawMail(str(file), file.read_bytes())
 
 
 def _iter_file(file: Path) -> Iterator[RawMail]:

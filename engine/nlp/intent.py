@@ -9,13 +9,16 @@
 For a message whose language is known not to be English the character model gets more weight, because the
 English embedding model understands little of it.
 
-Low confidence (see `IntentModel.classify`): below `review_threshold` the guess is kept but flagged
-``needs_review``; only below `unclear_threshold` (nothing stands out, e.g. gibberish or an empty message) does
-the intent become ``other``.
+Deciding (`decide`, the labelling guide's rules): the primary intent is the actionable request. ``other`` needs
+positive evidence: when it does not beat the runner-up by `OTHER_MARGIN`, the runner-up is the primary intent
+and the message is flagged. Below `review_threshold` the guess is kept but flagged ``needs_review`` (abstain
+rather than guess); the agent sees the top two intents. An empty message is ``other``, flagged.
 
 The blend of two regularised models is under-confident (its top probability is right far more often than it
 says), so `train` fits a temperature on out-of-fold predictions for the team examples and sharpens the blend with
-it; scores, thresholds and the eval's calibration error then speak of the same probability.
+it; scores, thresholds and the eval's calibration error then speak of the same probability. The review threshold
+is fitted on the same out-of-fold predictions: the lowest one whose unflagged part reaches
+`TARGET_SELECTIVE_ACCURACY`, flagging at most `MAX_REVIEW_SHARE`.
 
 `engine.nlp.intent_keywords.KeywordIntentClassifier` is the deterministic, training-free baseline.
 
@@ -45,23 +48,32 @@ from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 from engine.errors import ModelError
 from engine.nlp.protocols import Embedder, IntentClassifier, IntentGuess
 from engine.nlp.training_data import REPO_ROOT, Example, load_all_examples, load_labelled_jsonl
+from engine.nlp.vector_cache import CachedEmbedder
 from engine.taxonomy import INTENTS
 
-ARTIFACT_FORMAT = 1
+ARTIFACT_FORMAT = 2  # 2: review threshold fitted on held-out predictions, `other` margin
 MODEL_FILE = "model.joblib"
 MANIFEST_FILE = "manifest.json"
 CURRENT_FILE = "current"
 EVAL_SET = REPO_ROOT / "evals" / "datasets" / "buyer_messages.jsonl"
 TRAIN_FIX = "run `replydesk train-intents` to train and save one"
+EMBEDDING_CACHE_DIR = "embedding-cache"  # under the models folder: training vectors kept between trainings
 
-DEFAULT_REVIEW_THRESHOLD = 0.45
-DEFAULT_UNCLEAR_THRESHOLD = 0.12
+DEFAULT_REVIEW_THRESHOLD = 0.45  # used when there are too few team examples to fit one
+OTHER_MARGIN = 0.2
+TARGET_SELECTIVE_ACCURACY = 0.93
+MAX_REVIEW_SHARE = 0.12
+REVIEW_THRESHOLD_GRID = tuple(round(0.2 + 0.01 * step, 2) for step in range(61))  # 0.20 … 0.80
 # Share of the embedding model in the blend, for English / unknown language and for other languages.
 EMBEDDING_WEIGHT = 0.5
 EMBEDDING_WEIGHT_NON_ENGLISH = 0.2  # chosen by 5-fold CV on non-English team examples
 # Inverse regularisation strengths of the two logistic regressions.
 EMBEDDING_C = 8.0
 CHAR_C = 20.0
+# `other` is a sink when it carries a full share: ten of Bitext's intents (accounts, newsletter, "talk to a
+# human", "place an order") map to it, so it learns "generic English customer-service request" and wins on any
+# request the model has not seen. A smaller share (with `OTHER_MARGIN`) makes it need positive evidence.
+OTHER_CLASS_WEIGHT = 0.6
 # Realistic, hand-written messages count more than the clean public templates.
 SOURCE_WEIGHTS = {"correction": 4.0, "team": 3.0, "product_qa": 0.5, "bitext": 1.0}
 MAX_CHARS = 1500  # long pastes add nothing but cost; the buyer's own words come first
@@ -104,13 +116,17 @@ def data_hash(examples: Sequence[Example], seed: int) -> str:
 
 
 def balanced_weights(examples: Sequence[Example]) -> np.ndarray:
-    """Per-example weight: the source's trust, rescaled so every intent carries the same total weight."""
+    """Per-example weight: the source's trust, rescaled so every intent carries the same total weight, except
+    ``other``, which carries `OTHER_CLASS_WEIGHT` of it (see that constant)."""
     raw = np.array([SOURCE_WEIGHTS.get(e.source, 1.0) for e in examples], dtype=np.float64)
     totals: dict[str, float] = {}
     for example, weight in zip(examples, raw, strict=True):
         totals[example.intent] = totals.get(example.intent, 0.0) + float(weight)
     share = raw.sum() / len(totals)
-    return np.array([w * share / totals[e.intent] for e, w in zip(examples, raw, strict=True)])
+    scale = {
+        intent: (OTHER_CLASS_WEIGHT if intent == "other" else 1.0) * share / total for intent, total in totals.items()
+    }
+    return np.array([w * scale[e.intent] for e, w in zip(examples, raw, strict=True)])
 
 
 def sharpen(probabilities: np.ndarray, temperature: float) -> np.ndarray:
@@ -171,13 +187,14 @@ def _fit_components(
     return _Components(embedding_classifier, char_vectorizer, char_classifier)
 
 
-def cross_validated_temperature(
+def out_of_fold_probabilities(
     examples: Sequence[Example], vectors: np.ndarray, texts: Sequence[str], seed: int
-) -> float:
-    """Temperature fitted on out-of-fold blended probabilities of the trusted examples; 1.0 when too few."""
+) -> tuple[np.ndarray, list[int]] | None:
+    """Untempered blended probabilities of each trusted example from a model trained without it, and the
+    column of its true intent (columns: the sorted intents of `examples`); None when there are too few."""
     folds = [calibration_fold(e) for e in examples]
     if sum(1 for f in folds if f >= 0) < MIN_CALIBRATION_EXAMPLES:
-        return 1.0
+        return None
     column = {label: position for position, label in enumerate(sorted({e.intent for e in examples}))}
     held_out: list[np.ndarray] = []
     truth: list[int] = []
@@ -194,7 +211,53 @@ def cross_validated_temperature(
         full[:, [column[str(label)] for label in components.embedding_classifier.classes_]] = partial
         held_out.append(full)
         truth.extend(column[examples[i].intent] for i in test)
-    return fit_temperature(np.vstack(held_out), truth) if held_out else 1.0
+    return (np.vstack(held_out), truth) if held_out else None
+
+
+def fit_review_threshold(
+    probabilities: np.ndarray,
+    truth: Sequence[int],
+    labels: Sequence[str],
+    *,
+    target: float = TARGET_SELECTIVE_ACCURACY,
+    max_share: float = MAX_REVIEW_SHARE,
+) -> float:
+    """The lowest grid threshold whose unflagged predictions are right at least `target` of the time, as long
+    as it flags at most `max_share` (else the highest threshold that does); flags as `decide` sets them."""
+    decisions = [decide(labels, row, 0.0) for row in probabilities]
+    scores = np.array([g.score for g in decisions])
+    right = np.array([g.intent == labels[t] for g, t in zip(decisions, truth, strict=True)])
+    forced = np.array([g.needs_review for g in decisions])  # `other` without margin: flagged at any threshold
+    within_cap = REVIEW_THRESHOLD_GRID[0]
+    for threshold in REVIEW_THRESHOLD_GRID:
+        flagged = forced | (scores < threshold)
+        if flagged.mean() > max_share:
+            break
+        within_cap = threshold
+        kept = right[~flagged]
+        if kept.size and kept.mean() >= target:
+            return threshold
+    return within_cap
+
+
+def decide(
+    labels: Sequence[str], row: np.ndarray, review_threshold: float, other_margin: float = OTHER_MARGIN
+) -> IntentGuess:
+    """The guess for one row of probabilities (in `labels` order), by the rules in the module docs."""
+    scores = {intent: 0.0 for intent in INTENTS}
+    scores.update({label: round(float(p), 4) for label, p in zip(labels, row, strict=True)})
+    ranked = [int(i) for i in np.argsort(-row, kind="stable")]
+    primary, runner_up = ranked[0], ranked[1] if len(ranked) > 1 else None
+    needs_review = float(row[primary]) < review_threshold
+    if labels[primary] == "other" and runner_up is not None and row[primary] - row[runner_up] < other_margin:
+        primary, runner_up, needs_review = runner_up, primary, True
+    return IntentGuess(
+        intent=labels[primary],
+        score=round(float(row[primary]), 4),
+        needs_review=needs_review,
+        scores=scores,
+        secondary=labels[runner_up] if runner_up is not None else None,
+    )
 
 
 @dataclass
@@ -211,7 +274,7 @@ class IntentModel:
     data_hash: str
     counts: dict[str, dict[str, int]]
     review_threshold: float = DEFAULT_REVIEW_THRESHOLD
-    unclear_threshold: float = DEFAULT_UNCLEAR_THRESHOLD
+    other_margin: float = OTHER_MARGIN
     metrics: dict[str, Any] = field(default_factory=dict)
     temperature: float = 1.0
 
@@ -224,8 +287,10 @@ class IntentModel:
         seed: int = 0,
         now: datetime | None = None,
         calibrate: bool = True,
+        training_embedder: Embedder | None = None,
     ) -> IntentModel:
-        """Fit both models on all `examples`; with `calibrate`, also fit the temperature (see module docs)."""
+        """Fit both models on all `examples`; with `calibrate`, also fit the temperature and the review
+        threshold on out-of-fold predictions (see module docs)."""
         intents_seen = {e.intent for e in examples}
         if len(intents_seen) < 2:
             raise ModelError("Intent training needs examples of at least two intents; add examples and retry.")
@@ -233,9 +298,15 @@ class IntentModel:
         targets = [e.intent for e in examples]
         weights = balanced_weights(examples)
 
-        vectors = np.asarray(embedder.embed(texts))
+        vectors = np.asarray((training_embedder or embedder).embed(texts))  # e.g. a `CachedEmbedder`
         components = _fit_components(vectors, texts, targets, weights, seed)
-        temperature = cross_validated_temperature(examples, vectors, texts, seed) if calibrate else 1.0
+        labels = tuple(str(label) for label in components.embedding_classifier.classes_)
+        temperature, review_threshold = 1.0, DEFAULT_REVIEW_THRESHOLD
+        held_out = out_of_fold_probabilities(examples, vectors, texts, seed) if calibrate else None
+        if held_out is not None:
+            probabilities, truth = held_out
+            temperature = fit_temperature(probabilities, truth)
+            review_threshold = fit_review_threshold(sharpen(probabilities, temperature), truth, labels)
 
         hashed = data_hash(examples, seed)
         stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
@@ -248,23 +319,26 @@ class IntentModel:
             version=f"{stamp}-{hashed[:8]}",
             embedder_name=embedder_name(embedder),
             embedder=embedder,
-            labels=tuple(str(label) for label in components.embedding_classifier.classes_),
+            labels=labels,
             embedding_classifier=components.embedding_classifier,
             char_vectorizer=components.char_vectorizer,
             char_classifier=components.char_classifier,
             data_hash=hashed,
             counts=counts,
             temperature=temperature,
+            review_threshold=review_threshold,
         )
 
     # -- prediction -------------------------------------------------------------------------------------------
 
     def probabilities(self, texts: Sequence[str], languages: Sequence[str | None] | None = None) -> np.ndarray:
         """Blended, temperature-scaled probabilities, shape (len(texts), len(self.labels)), in `self.labels` order."""
-        if languages is not None and len(languages) != len(texts):
+        return self._probabilities([normalise_message(t) for t in texts], languages)
+
+    def _probabilities(self, cleaned: Sequence[str], languages: Sequence[str | None] | None) -> np.ndarray:
+        if languages is not None and len(languages) != len(cleaned):
             raise ValueError("languages must be as long as texts")
-        cleaned = [normalise_message(t) for t in texts]
-        langs = languages if languages is not None else [None] * len(texts)
+        langs = languages if languages is not None else [None] * len(cleaned)
         components = _Components(self.embedding_classifier, self.char_vectorizer, self.char_classifier)
         blended = components.blended(np.asarray(self.embedder.embed(cleaned)), cleaned, langs)
         return sharpen(blended, self.temperature)
@@ -276,22 +350,12 @@ class IntentModel:
         """One embedding batch for all texts. Empty messages are `other`, flagged for review."""
         if not texts:
             return []
-        probabilities = self.probabilities(texts, languages)
+        cleaned = [normalise_message(t) for t in texts]
+        probabilities = self._probabilities(cleaned, languages)
         return [
-            self._guess(row) if normalise_message(text) else _empty_guess()
-            for text, row in zip(texts, probabilities, strict=True)
+            decide(self.labels, row, self.review_threshold, self.other_margin) if text else _empty_guess()
+            for text, row in zip(cleaned, probabilities, strict=True)
         ]
-
-    def _guess(self, row: np.ndarray) -> IntentGuess:
-        scores = {intent: 0.0 for intent in INTENTS}
-        scores.update({label: round(float(p), 4) for label, p in zip(self.labels, row, strict=True)})
-        best = int(np.argmax(row))
-        top = float(row[best])
-        if top < self.unclear_threshold:
-            return IntentGuess(intent="other", score=scores.get("other", 0.0), needs_review=True, scores=scores)
-        return IntentGuess(
-            intent=self.labels[best], score=round(top, 4), needs_review=top < self.review_threshold, scores=scores
-        )
 
     # -- artifacts --------------------------------------------------------------------------------------------
 
@@ -304,7 +368,7 @@ class IntentModel:
             "embedder_dimension": int(self.embedder.dimension),
             "labels": list(self.labels),
             "review_threshold": self.review_threshold,
-            "unclear_threshold": self.unclear_threshold,
+            "other_margin": self.other_margin,
             "temperature": self.temperature,
             "sklearn_version": sklearn.__version__,
             "counts": self.counts,
@@ -355,7 +419,7 @@ class IntentModel:
             data_hash=manifest["data_hash"],
             counts=manifest["counts"],
             review_threshold=float(manifest["review_threshold"]),
-            unclear_threshold=float(manifest["unclear_threshold"]),
+            other_margin=float(manifest["other_margin"]),
             metrics=manifest.get("metrics", {}),
             temperature=float(manifest.get("temperature", 1.0)),  # models saved before calibration: unscaled
         )
@@ -381,10 +445,22 @@ def _empty_guess() -> IntentGuess:
 
 
 def train_default_model(
-    embedder: Embedder, *, extra: Sequence[Example] = (), include_public: bool = True
+    embedder: Embedder,
+    *,
+    extra: Sequence[Example] = (),
+    include_public: bool = True,
+    cache_dir: Path | None = None,
 ) -> IntentModel:
-    """Train on corrections (`extra`), team examples and the public data sets; score it on the eval set."""
-    model = IntentModel.train(load_all_examples(extra=extra, include_public=include_public), embedder)
+    """Train on corrections (`extra`), team examples and the public data sets; score it on the eval set.
+
+    With `cache_dir`, training vectors are kept there, so the next training embeds only new examples."""
+    examples = load_all_examples(extra=extra, include_public=include_public)
+    if cache_dir is None:
+        model = IntentModel.train(examples, embedder)
+    else:
+        cached = CachedEmbedder(embedder, cache_dir, embedder_name(embedder))
+        model = IntentModel.train(examples, embedder, training_embedder=cached)
+        cached.save()
     if EVAL_SET.exists():
         report = evaluate(model, load_labelled_jsonl(EVAL_SET))
         model.metrics["buyer_messages"] = {k: report[k] for k in ("count", "accuracy", "macro_f1")}

@@ -199,27 +199,48 @@ class FastTextLanguageDetector:
         self._latin_languages = tuple(lang for lang in self.languages if lang not in _NON_LATIN_LANGUAGES)
 
     def detect(self, text: str, *, prior: str | None = None) -> LanguageGuess:
-        if prior is not None and prior not in self.languages:
-            prior = None
+        return self.detect_many([text], [prior])[0]
+
+    def detect_many(self, texts: Sequence[str], priors: Sequence[str | None]) -> list[LanguageGuess]:
+        """`detect` for each text (same answers); lingua scores all Latin texts of the batch in one parallel
+        call, which is most of the work."""
+        guesses: list[LanguageGuess | None] = []
+        pending: list[tuple[int, str, bool, str | None, dict[str, float]]] = []  # lingua still to ask
+        for position, (text, prior) in enumerate(zip(texts, priors, strict=True)):
+            if prior is not None and prior not in self.languages:
+                prior = None
+            guess, latin = self._without_lingua(text, prior)
+            guesses.append(guess)
+            if latin is not None:
+                pending.append((position, *latin))
+        if pending:
+            values = self._lingua.compute_language_confidence_values_in_parallel([p[1] for p in pending])
+            for (position, _, short, prior, ft_scores), confidences in zip(pending, values, strict=True):
+                lg_scores = {v.language.iso_code_639_1.name.lower(): float(v.value) for v in confidences}
+                fused = fuse(ft_scores, lg_scores, short=short, prior=prior, languages=self._latin_languages)
+                best = max(fused, key=lambda lang: fused[lang])
+                guesses[position] = LanguageGuess(best, round(min(1.0, max(0.0, fused[best])), 4))
+        return [g if g is not None else LanguageGuess(UNDETERMINED, 0.0) for g in guesses]
+
+    def _without_lingua(
+        self, text: str, prior: str | None
+    ) -> tuple[LanguageGuess | None, tuple[str, bool, str | None, dict[str, float]] | None]:
+        """The guess when lingua is not needed, else what to ask lingua: (words, short, prior, fastText scores)."""
         cleaned = clean_text(text)
         counts = count_scripts(cleaned)
         if counts.letters == 0:
-            return LanguageGuess(UNDETERMINED, 0.0)
+            return LanguageGuess(UNDETERMINED, 0.0), None
         ft_scores = self._fasttext_scores(cleaned)  # also decides zh vs ja on kana-free text
         by_script = decide_by_script(cleaned, counts, prior=prior, fasttext_scores=ft_scores)
         if by_script is not None and by_script.language in self.languages:
-            return by_script
+            return by_script, None
         words = latin_words(cleaned)
         if counts.latin == 0 or counts.other > counts.latin:  # Cyrillic, Hangul, Greek, ...
-            return self._outside_taxonomy(ft_scores, prior)
+            return self._outside_taxonomy(ft_scores, prior), None
         content = [word for word in words if word.lower() not in _NEUTRAL_WORDS]
         if not content:  # "ok", "Amazon Prime": no evidence either way, so the marketplace decides
-            return LanguageGuess(prior, 0.5) if prior is not None else LanguageGuess(UNDETERMINED, 0.1)
-        lg_scores = self._lingua_scores(" ".join(content))
-        short = len(content) <= self.short_text_words
-        fused = fuse(ft_scores, lg_scores, short=short, prior=prior, languages=self._latin_languages)
-        best = max(fused, key=lambda lang: fused[lang])
-        return LanguageGuess(best, round(min(1.0, max(0.0, fused[best])), 4))
+            return (LanguageGuess(prior, 0.5) if prior is not None else LanguageGuess(UNDETERMINED, 0.1)), None
+        return None, (" ".join(content), len(content) <= self.short_text_words, prior, ft_scores)
 
     def _outside_taxonomy(self, ft_scores: Mapping[str, float], prior: str | None) -> LanguageGuess:
         inside = {lang: ft_scores.get(lang, 0.0) for lang in self.languages}
@@ -238,10 +259,6 @@ class FastTextLanguageDetector:
             lang = str(item["lang"])
             scores[lang] = scores.get(lang, 0.0) + float(item["score"])
         return scores
-
-    def _lingua_scores(self, text: str) -> dict[str, float]:
-        values = self._lingua.compute_language_confidence_values(text)
-        return {value.language.iso_code_639_1.name.lower(): float(value.value) for value in values}
 
 
 class FakeLanguageDetector:

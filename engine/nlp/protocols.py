@@ -17,10 +17,11 @@ class LanguageGuess:
 
 @dataclass(frozen=True)
 class IntentGuess:
-    intent: str  # taxonomy intent id
+    intent: str  # taxonomy intent id: the actionable request
     score: float  # calibrated probability in [0, 1]
     needs_review: bool = False  # low confidence: shown to the agent as "check the intent"
     scores: dict[str, float] = field(default_factory=dict)  # every intent's probability
+    secondary: str | None = None  # the runner-up intent, e.g. complaint_feedback beside order_status
 
 
 @dataclass(frozen=True)

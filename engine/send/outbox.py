@@ -7,14 +7,19 @@ crash) refers to the same mail: a reply is never sent twice.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.compliance import Verdict, blocked_message
-from engine.db.models import Conversation, Draft, Mailbox, Message, OutboxItem, OutboxState
+from engine.compliance import Verdict, blocked_message, gated_subject
+from engine.db.models import Conversation, Draft, Mailbox, Message, OutboxItem, OutboxState, Store
 from engine.errors import ComplianceBlocked, ConflictError, InputError
+from engine.send.smtp import clean_header_value
 from engine.services.stats_record import sent_edit_distance
+
+# The gate as the send side calls it: (body, subject=, buyer_language=, reply_language=, allow_list=) -> verdict.
+Gate = Callable[..., Verdict]
 
 
 def reply_message_id(draft_id: int, body: str, sender_address: str) -> str:
@@ -24,8 +29,23 @@ def reply_message_id(draft_id: int, body: str, sender_address: str) -> str:
 
 
 def reply_subject(subject: str) -> str:
-    subject = subject.strip() or "Your message"
-    return subject if subject.lower().startswith("re:") else f"Re: {subject}"
+    """`Re: ` and the buyer's subject, on one clean line (a buyer's subject can decode to line breaks)."""
+    subject = clean_header_value(subject) or "Your message"
+    return clean_header_value(subject if subject.lower().startswith("re:") else f"Re: {subject}")
+
+
+def outgoing_verdict(session: Session, item: OutboxItem, gate: Gate) -> Verdict:
+    """The compliance gate on exactly what `item` would send: the one place the send side asks it."""
+    conversation = session.get_one(Conversation, item.conversation_id)
+    draft = session.get(Draft, item.draft_id)
+    store = session.get_one(Store, item.store_id)
+    return gate(
+        item.body,
+        subject=item.subject,
+        buyer_language=conversation.language,
+        reply_language=draft.language if draft is not None else None,
+        allow_list=list(store.allow_list or ()),
+    )
 
 
 def enqueue_reply(session: Session, draft: Draft, body: str, verdict: Verdict) -> OutboxItem:
@@ -62,7 +82,10 @@ def enqueue_reply(session: Session, draft: Draft, body: str, verdict: Verdict) -
         message_id=reply_message_id(draft.id, body, sender),
         from_address=sender,
         to_address=conversation.buyer_address,
-        subject=reply_subject(last_buyer_mail.subject if last_buyer_mail else conversation.subject),
+        subject=gated_subject(
+            reply_subject(last_buyer_mail.subject if last_buyer_mail else conversation.subject),
+            allow_list=list(store.allow_list or ()),
+        ),
         body=body,
         in_reply_to=in_reply_to,
         references=references,

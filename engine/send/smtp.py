@@ -13,12 +13,14 @@ from __future__ import annotations
 import re
 import smtplib
 import ssl
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime
+from pathlib import Path
 from typing import Protocol
 
 from engine.errors import SendError
@@ -31,10 +33,15 @@ __all__ = [
     "SmtpSender",
     "bracketed",
     "build_reply_message",
+    "clean_header_value",
+    "tls_context",
 ]
 
 SECURITY_MODES = ("ssl", "starttls", "none")
 _LINE_START_DOT = re.compile(rb"(?m)^\.")
+SUBJECT_LIMIT = 250  # characters; a subject is read in one line, and the buyer's may be any length
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_ADDRESS = re.compile(r"[^\s@<>()\[\]\\,;:\"]+@[^\s@<>()\[\]\\,;:\"]+")
 
 
 class SendOutcomeUnknown(SendError):
@@ -51,20 +58,69 @@ class SmtpConfig:
     username: str | None
     password: str = field(repr=False, default="")
     timeout: float = 30.0
+    ca_file: Path | None = None  # trusted beside the system's certificates
 
     @property
     def where(self) -> str:
         return f"{self.host}:{self.port}"
 
 
+BeforeData = Callable[[], None]
+
+
 class MailSender(Protocol):
-    def send(self, message: EmailMessage, *, sender: str, recipient: str) -> None:
-        """Deliver `message` to `recipient`, or raise `SendError` / `SendOutcomeUnknown`."""
+    def send(
+        self, message: EmailMessage, *, sender: str, recipient: str, before_data: BeforeData | None = None
+    ) -> None:
+        """Deliver `message` to `recipient`, or raise `SendError` / `SendOutcomeUnknown`. `before_data` runs
+        right before the server could first receive the mail: an exception from it stops the send there."""
         ...
 
 
+def tls_context(ca_file: Path | None = None) -> ssl.SSLContext:
+    """Certificate and host name checks on; `ca_file` adds a private CA to the system's."""
+    context = ssl.create_default_context()
+    if ca_file is not None:
+        try:
+            context.load_verify_locations(cafile=str(ca_file))
+        except (OSError, ssl.SSLError) as exc:
+            raise SendError(
+                f"The CA file {ca_file} cannot be read ({exc}). Point REPLYDESK_CA_FILE at a PEM file of "
+                "certificates; the reply is retried.",
+                code="smtp_tls",
+            ) from None
+    return context
+
+
 def bracketed(message_id: str) -> str:
-    return f"<{message_id.strip().strip('<>')}>"
+    return f"<{clean_header_value(message_id, 400).replace(' ', '').strip('<>')}>"
+
+
+def clean_header_value(value: str, limit: int = SUBJECT_LIMIT) -> str:
+    """One line of text for a header: line breaks (CR, LF, U+2028, U+2029, NEL), other control characters
+    and direction overrides become spaces, runs of spaces collapse, and the result is cut at `limit`."""
+    kept: list[str] = []
+    for char in value[: limit * 4]:  # bounded work on any input
+        category = unicodedata.category(char)
+        if category in ("Cc", "Zl", "Zp", "Cs") or char in _BIDI_CONTROLS or char.isspace():
+            if kept and kept[-1] != " ":
+                kept.append(" ")
+            continue
+        kept.append(char)
+    return "".join(kept).strip()[:limit].rstrip()
+
+
+def _address(value: str, what: str) -> str:
+    """A bare address for a header and the envelope, refused when it could smuggle in anything else."""
+    address = value.strip()
+    if len(address) > 320 or not _ADDRESS.fullmatch(address) or not address.isprintable():
+        raise SendError(
+            f"The {what} address {address[:80]!r} is not a single valid e-mail address, so the reply cannot be "
+            "sent. Correct it (Settings → Stores for the sender; the buyer's relay address comes from the mail).",
+            permanent=True,
+            code="bad_address",
+        )
+    return address
 
 
 def build_reply_message(
@@ -78,11 +134,14 @@ def build_reply_message(
     references: Sequence[str],
     date: datetime,
 ) -> EmailMessage:
-    """A plain UTF-8 text mail (quoted-printable: safe through any relay), threaded to the buyer's mail."""
+    """A plain UTF-8 text mail (quoted-printable: safe through any relay), threaded to the buyer's mail.
+
+    Header values are cleaned first (the buyer's subject can decode to line breaks); an unusable address
+    raises a permanent `SendError`."""
     message = EmailMessage(policy=policy.SMTP)
-    message["From"] = from_address
-    message["To"] = to_address  # the exact relay alias, `+suffix` included
-    message["Subject"] = subject
+    message["From"] = _address(from_address, "sender")
+    message["To"] = _address(to_address, "buyer")  # the exact relay alias, `+suffix` included
+    message["Subject"] = clean_header_value(subject) or "Re: Your message"
     message["Date"] = format_datetime(date)
     message["Message-ID"] = bracketed(message_id)
     if in_reply_to:
@@ -118,7 +177,7 @@ class SmtpSender:
         if config.security not in SECURITY_MODES:
             raise SendError(f"Unknown SMTP security {config.security!r}: use ssl, starttls or none.", permanent=True)
         self.config = config
-        self._ssl_context = ssl_context or ssl.create_default_context()
+        self._ssl_context = ssl_context or tls_context(config.ca_file)
 
     def _connect(self, local_hostname: str) -> smtplib.SMTP:
         cfg = self.config
@@ -147,6 +206,13 @@ class SmtpSender:
                 "the password (or a new app password) under Settings → Mailboxes; the reply will be retried.",
                 code="smtp_auth",
             ) from None
+        except ssl.SSLCertVerificationError as exc:
+            raise SendError(
+                f"The TLS certificate of the SMTP server {cfg.where} is not trusted ({exc.verify_message}). Check "
+                "the host name; if the server uses a private certificate, point REPLYDESK_CA_FILE at its CA. "
+                "The reply was not sent and is retried.",
+                code="smtp_tls_untrusted",
+            ) from None
         except ssl.SSLError as exc:
             raise SendError(
                 f"The TLS handshake with {cfg.where} failed ({exc.reason or exc}). Check the SMTP security setting: "
@@ -161,8 +227,11 @@ class SmtpSender:
             ) from None
         return conn
 
-    def send(self, message: EmailMessage, *, sender: str, recipient: str) -> None:
+    def send(
+        self, message: EmailMessage, *, sender: str, recipient: str, before_data: BeforeData | None = None
+    ) -> None:
         where = self.config.where
+        sender, recipient = _address(sender, "sender"), _address(recipient, "buyer")
         conn = self._connect(sender.rpartition("@")[2] or "localhost")
         try:
             try:
@@ -172,6 +241,8 @@ class SmtpSender:
                 code, reply = conn.rcpt(recipient)
                 if code not in (250, 251):
                     raise _refused(code, reply, "recipient address", where)
+                if before_data is not None:
+                    before_data()
                 code, reply = conn.docmd("DATA")
                 if code != 354:
                     raise _refused(code, reply, "message", where)
@@ -219,9 +290,13 @@ class FakeSender:
     outcomes: list[BaseException | None] = field(default_factory=list)
     attempts: int = 0
 
-    def send(self, message: EmailMessage, *, sender: str, recipient: str) -> None:
+    def send(
+        self, message: EmailMessage, *, sender: str, recipient: str, before_data: BeforeData | None = None
+    ) -> None:
         self.attempts += 1
         outcome = self.outcomes.pop(0) if self.outcomes else None
+        if before_data is not None and (outcome is None or isinstance(outcome, SendOutcomeUnknown)):
+            before_data()
         if isinstance(outcome, SendOutcomeUnknown):
             self.sent.append(SentMail(sender, recipient, message))  # it did arrive; the answer got lost
         if outcome is not None:

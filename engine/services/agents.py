@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +51,12 @@ class NewPassword:
         return cls.of(password) if password else None
 
 
+def fold_username(name: str) -> str:
+    """The one case-folding rule for usernames and single sign-on e-mails: NFKC, then casefold (the Kelvin sign
+    and the letter K fold alike, unlike SQL lower()), then NFKC again, since casefold can undo it."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name.strip()).casefold())
+
+
 def principal_for(agent: Agent) -> Principal:
     return Principal(agent_id=agent.id, role=Role(agent.role), store_ids=frozenset(s.id for s in agent.stores))
 
@@ -64,11 +71,16 @@ def create_agent(
     stores: Sequence[Store] = (),
     languages: Sequence[str] = (),
     ui_language: str = "en",
+    demo: bool = False,
 ) -> Agent:
-    if session.scalar(select(Agent).where(Agent.username == username)) is not None:
-        raise InputError(f"User {username!r} exists already. Pick another username.")
+    """`demo`: a published demo password, flagged until it is changed (the app warns while one is active)."""
+    key = fold_username(username)
+    if session.scalar(select(Agent).where(Agent.username_key == key).limit(1)) is not None:
+        raise InputError(f"User {username!r} exists already (ignoring case). Pick another username.")
     agent = Agent(
         username=username,
+        username_key=key,
+        demo_password=demo,
         display_name=display_name or username,
         password_hash=password.hash,
         role=role,
@@ -192,12 +204,26 @@ def update_agent(session: Session, principal: Principal, agent_id: int, changes:
         agent.active = changes.active
     if changes.password:
         agent.password_hash = changes.password.hash
+        agent.demo_password = False
     after = _account_fields(agent)
+    if changes.password or after["role"] != before["role"] or (before["active"] and not agent.active):
+        end_sessions(agent)
     if changes.password:
         after["password"] = "reset"
     audit.record(session, "agent.update", "agent", agent.id, actor_id=principal.agent_id, before=before, after=after)
     session.flush()
     return agent
+
+
+def end_sessions(agent: Agent) -> None:
+    """Sign the account out of every browser: a session remembers the generation it signed in with."""
+    agent.session_generation = (agent.session_generation or 0) + 1
+
+
+def demo_accounts_active(session: Session) -> bool:
+    """True while an active account still has its published demo password."""
+    found = select(Agent.id).where(Agent.demo_password.is_(True), Agent.active.is_(True)).limit(1)
+    return session.scalar(found) is not None
 
 
 def set_availability(session: Session, principal: Principal, available: bool) -> None:

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.compliance import Verdict, check_reply
+from engine.compliance import Verdict, check_outgoing
 from engine.db.base import utcnow
 from engine.db.models import (
+    Agent,
     AuditEvent,
     Conversation,
     ConversationStatus,
@@ -25,19 +26,20 @@ from engine.db.models import (
     Note,
     OutboxItem,
 )
-from engine.errors import ConflictError, InputError
+from engine.errors import ConflictError, InputError, PermissionDenied
+from engine.integrations.events import emit_conversation_event, emit_reply_event
 from engine.send.outbox import enqueue_reply
 from engine.services import audit, claims
 from engine.services.stats_record import record_answers
 from engine.taxonomy import INTENTS
-from engine.workflow.permissions import Action, Principal, require
+from engine.workflow.permissions import Action, Principal, Role, has_store, require
 
 # (text, buyer_language) -> verdict; the default is the pure gate without reply-language detection.
 Checker = Callable[[str, str | None, list[str]], Verdict]
 
 
 def default_checker(text: str, buyer_language: str | None, allow_list: list[str]) -> Verdict:
-    return check_reply(text, buyer_language=buyer_language, allow_list=allow_list)
+    return check_outgoing(text, buyer_language=buyer_language, allow_list=allow_list)
 
 
 @dataclass(frozen=True)
@@ -52,8 +54,11 @@ class ConversationView:
 
 def _load(session: Session, principal: Principal, conversation_id: int, action: Action) -> Conversation:
     conversation = session.get(Conversation, conversation_id)
-    if conversation is None:
-        raise InputError(f"Conversation {conversation_id} does not exist. Go back to the queue and refresh.")
+    # One answer for "no such conversation" and "another store's": an id reveals nothing about other stores.
+    if conversation is None or not has_store(principal, conversation.store_id):
+        raise PermissionDenied(
+            f"Conversation {conversation_id} is not among your stores' conversations. Go back to the queue and refresh."
+        )
     require(principal, action, store_id=conversation.store_id)
     return conversation
 
@@ -125,6 +130,7 @@ def approve_draft(
         before=before,
         after={"status": draft.status, "edited": edited, "outbox_id": item.id},
     )
+    emit_reply_event(session, "reply.approved", item, approved_by=principal.agent_id, edited=edited)
     return item
 
 
@@ -196,6 +202,7 @@ def close(session: Session, principal: Principal, conversation_id: int) -> Conve
         )
     conversation = _set_status(session, principal, conversation_id, ConversationStatus.CLOSED, "conversation.close")
     claims.release_own(conversation, principal.agent_id)
+    emit_conversation_event(session, "conversation.closed", conversation, closed_by=principal.agent_id)
     return conversation
 
 
@@ -219,6 +226,13 @@ def add_note(session: Session, principal: Principal, conversation_id: int, text:
 
 def assign(session: Session, principal: Principal, conversation_id: int, agent_id: int | None) -> Conversation:
     conversation = _load_to_act(session, principal, conversation_id, Action.ACT_ON_CONVERSATION)
+    if agent_id is not None:
+        assignee = session.get(Agent, agent_id)
+        works_here = assignee is not None and (
+            assignee.role == Role.ADMIN or conversation.store_id in {s.id for s in assignee.stores}
+        )
+        if assignee is None or not assignee.active or not works_here:
+            raise InputError("Assign it to an active colleague who works on this store; reload the page for the list.")
     before = {"assignee_id": conversation.assignee_id}
     conversation.assignee_id = agent_id
     audit.record(
@@ -301,12 +315,16 @@ def set_tags(session: Session, principal: Principal, conversation_id: int, tags:
     return cleaned
 
 
-def recent_tags(session: Session, *, limit: int = 50) -> list[str]:
-    """Tags the team used lately, most recent first: suggestions, so everyone spells them alike. Read from
-    the audit trail (indexed by action and time) rather than by scanning every conversation."""
-    events = session.scalars(
-        select(AuditEvent.after).where(AuditEvent.action == _TAG_ACTION).order_by(AuditEvent.id.desc()).limit(500)
-    )
+def recent_tags(session: Session, principal: Principal, *, limit: int = 50) -> list[str]:
+    """Tags the team used lately on the principal's stores, most recent first: suggestions, so everyone
+    spells them alike. Read from the audit trail (indexed by action and time) rather than by scanning every
+    conversation."""
+    query = select(AuditEvent.after).where(AuditEvent.action == _TAG_ACTION)
+    if principal.role != Role.ADMIN:
+        query = query.join(Conversation, Conversation.id == AuditEvent.entity_id).where(
+            Conversation.store_id.in_(list(principal.store_ids) or [-1])
+        )
+    events = session.scalars(query.order_by(AuditEvent.id.desc()).limit(500))
     seen: dict[str, None] = {}
     for after in events:
         for tag in (after or {}).get("tags", []):

@@ -23,6 +23,7 @@ from engine.drafting.pii import mask
 from engine.drafting.protocols import DraftRequest, OrderContext
 from engine.drafting.templates import Template, render, template_variables
 from engine.errors import ConflictError, InputError, TemplateError
+from engine.nlp.training_data import Example
 from engine.services import audit
 from engine.settings import Settings
 from engine.taxonomy import INTENTS, LANGUAGES, MARKETPLACES
@@ -457,25 +458,39 @@ class RetrainResult:
     metrics: dict[str, object]
 
 
-def retrain_intents(session: Session, principal: Principal, settings: Settings) -> RetrainResult:
-    """Train a new intent model on the shipped examples plus the accepted ones, and make it current.
-
-    The app reloads its components afterwards; the previous model stays on disk (see `IntentModel.save`)."""
+def retraining_examples(session: Session, principal: Principal) -> list[Example]:
+    """What a retrain adds to the shipped examples: the accepted ones from the queue and from leads."""
     require(principal, Action.RETRAIN)
-    from engine.components import build_embedder, intent_model_directory  # heavy imports only when retraining
-    from engine.nlp.intent import train_default_model
     from engine.services.knowledge import accepted_examples
 
-    extra = accepted_examples(session)
+    return accepted_examples(session)
+
+
+def train_intent_model(settings: Settings, extra: Sequence[Example]) -> RetrainResult:
+    """Train a new intent model on the shipped examples plus `extra`, and make it current. Takes minutes: call
+    it with no transaction open. The app reloads its components afterwards; the previous model stays on disk
+    (see `IntentModel.save`)."""
+    from engine.components import build_embedder, intent_model_directory  # heavy imports only when retraining
+    from engine.nlp.intent import EMBEDDING_CACHE_DIR, train_default_model
+
     embedder = build_embedder(settings)
-    model = train_default_model(embedder, extra=extra, include_public=settings.nlp_backend == "real")
+    model = train_default_model(
+        embedder,
+        extra=extra,
+        include_public=settings.nlp_backend == "real",
+        cache_dir=settings.models_dir / EMBEDDING_CACHE_DIR,
+    )
     model.save(intent_model_directory(settings))
+    return RetrainResult(model.version, sum(model.counts["intent"].values()), len(extra), dict(model.metrics))
+
+
+def record_retrain(session: Session, principal: Principal, result: RetrainResult) -> None:
+    require(principal, Action.RETRAIN)
     audit.record(
         session,
         "intent.retrain",
         "intent_model",
         None,
         actor_id=principal.agent_id,
-        after={"version": model.version, "extra": len(extra)},
+        after={"version": result.version, "extra": result.corrections},
     )
-    return RetrainResult(model.version, sum(model.counts["intent"].values()), len(extra), dict(model.metrics))

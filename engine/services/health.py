@@ -1,16 +1,27 @@
-"""Sync & health: mailboxes and their last sync, recent sync runs, outbox states and the alerts a team lead
-must act on. Read-only queries; admins see every store, others their own."""
+"""Sync & health: mailboxes and their last sync, recent sync runs, quarantined mail, outbox states and the
+alerts a team lead must act on. Read-only queries; admins see every store, others their own. Retrying a
+quarantined mail is `engine.sync.quarantine.retry_quarantined` (it may fetch from the server)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, literal, select
 from sqlalchemy.orm import Session
 
-from engine.db.models import Conversation, ConversationStatus, Mailbox, Message, OutboxItem, OutboxState, Store, SyncRun
+from engine.db.models import (
+    Conversation,
+    ConversationStatus,
+    Mailbox,
+    Message,
+    OutboxItem,
+    OutboxState,
+    QuarantinedMail,
+    Store,
+    SyncRun,
+)
 from engine.workflow.permissions import Action, Principal, Role, require
 
 STALE_AFTER_INTERVALS = 5  # a mailbox not synced for this many sync intervals raises an alert
@@ -49,6 +60,23 @@ class SyncRunRow:
     duplicates: int
     unparsed: int
     errors: list[dict[str, object]]
+    quarantined: int = 0
+
+
+@dataclass(frozen=True)
+class QuarantineRow:
+    """A mail the sync could not store, waiting for a retry."""
+
+    id: int
+    store: str
+    mailbox: str
+    uid: int
+    size: int
+    reason: str
+    raw_kept: bool  # False: a retry fetches it from the server again
+    attempts: int
+    created_at: datetime
+    retried_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -68,10 +96,44 @@ class Health:
     overdue: int  # open conversations past Amazon's deadline
     unparsed: int  # mails kept raw because they did not parse
     alerts: list[Alert]
+    quarantined: list[QuarantineRow] = field(default_factory=list)  # newest first, up to `quarantine_rows`
+
+
+def quarantined_mail(session: Session, principal: Principal, *, limit: int = 100) -> list[QuarantineRow]:
+    """Quarantined mail still waiting, newest first."""
+    query = (
+        select(QuarantinedMail, Mailbox.name, Store.name)
+        .join(Mailbox, Mailbox.id == QuarantinedMail.mailbox_id)
+        .join(Store, Store.id == QuarantinedMail.store_id)
+        .where(_stores(principal, QuarantinedMail.store_id), QuarantinedMail.status == "waiting")
+        .order_by(QuarantinedMail.created_at.desc(), QuarantinedMail.id.desc())
+        .limit(limit)
+    )
+    return [
+        QuarantineRow(
+            q.id,
+            store,
+            mailbox,
+            q.uid,
+            q.size,
+            q.reason,
+            q.raw_sha256 is not None,
+            q.attempts,
+            q.created_at,
+            q.retried_at,
+        )
+        for q, mailbox, store in session.execute(query)
+    ]
 
 
 def health(
-    session: Session, principal: Principal, *, now: datetime, sync_interval_seconds: int = 60, runs: int = 20
+    session: Session,
+    principal: Principal,
+    *,
+    now: datetime,
+    sync_interval_seconds: int = 60,
+    runs: int = 20,
+    quarantine_rows: int = 100,
 ) -> Health:
     mailboxes = [
         MailboxHealth(
@@ -105,6 +167,7 @@ def health(
             r.duplicates,
             r.unparsed,
             list(r.errors or []),
+            r.quarantined,
         )
         for r, name in session.execute(
             select(SyncRun, Mailbox.name)
@@ -137,6 +200,14 @@ def health(
         )
         or 0
     )
+    waiting = (
+        session.scalar(
+            select(func.count(QuarantinedMail.id)).where(
+                _stores(principal, QuarantinedMail.store_id), QuarantinedMail.status == "waiting"
+            )
+        )
+        or 0
+    )
     return Health(
         mailboxes,
         recent,
@@ -149,8 +220,19 @@ def health(
             overdue,
             unparsed,
             stale_after=timedelta(seconds=sync_interval_seconds) * STALE_AFTER_INTERVALS,
-        ),
+            quarantined=waiting,
+        )
+        + _webhook_alerts(session, principal),
+        quarantined_mail(session, principal, limit=quarantine_rows),
     )
+
+
+def _webhook_alerts(session: Session, principal: Principal) -> list[Alert]:
+    from engine.integrations.webhooks import disabled_by_failures
+
+    if principal.role != Role.ADMIN:  # endpoints span stores: only admins manage them
+        return []
+    return [Alert("error", "webhook_disabled", url, 1, reason) for _id, url, reason in disabled_by_failures(session)]
 
 
 def alerts(
@@ -160,6 +242,7 @@ def alerts(
     unparsed: int,
     *,
     stale_after: timedelta,
+    quarantined: int = 0,
 ) -> list[Alert]:
     """What needs a human, most serious first (pure)."""
     found: list[Alert] = []
@@ -176,6 +259,8 @@ def alerts(
             found.append(Alert(level, f"outbox_{state}", str(state), outbox[state]))
     if overdue:
         found.append(Alert("error", "overdue", "queue", overdue))
+    if quarantined:
+        found.append(Alert("error", "quarantined", "mail", quarantined))
     if unparsed:
         found.append(Alert("warning", "unparsed", "mail", unparsed))
     return sorted(found, key=lambda a: a.level != "error")

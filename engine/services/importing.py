@@ -1,4 +1,10 @@
-"""Importing mail from files (.eml, folders, mbox, Maildir): one transaction per batch, a sync record per run."""
+"""Importing mail from files (.eml, folders, mbox, Maildir): one transaction per batch, a sync record per run.
+
+No mail stops the import: mails are parsed before each batch's transaction; a batch the database refuses
+is stored again one mail at a time (`store_resilient`), so a mail it cannot take as parsed is kept raw as
+`unparsed` with the reason; a mail that cannot be stored at all, or a file that cannot be read, is
+reported. The summary counts every outcome and the run's record keeps the reasons.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,15 @@ from engine.db.base import utcnow
 from engine.db.models import Store, SyncRun
 from engine.db.session import Database
 from engine.mail import RawMail
-from engine.services.inbox import Retime, store_mail
+from engine.services.inbox import (
+    IncomingMail,
+    PreparedMail,
+    Retime,
+    StoredMail,
+    prepare_mails,
+    store_prepared,
+    store_resilient,
+)
 
 
 @dataclass
@@ -21,13 +35,24 @@ class ImportSummary:
     new: int = 0
     duplicates: int = 0
     unparsed: int = 0
+    failed: int = 0  # neither stored nor kept: unreadable files, mails the database refused even raw
     errors: list[dict[str, Any]] = field(default_factory=list)
 
+    @property
+    def ok(self) -> bool:
+        """Every mail was read and stored as parsed (new or already there)."""
+        return not (self.unparsed or self.failed)
+
     def line(self) -> str:
-        return (
+        text = (
             f"{self.fetched} read, {self.new} new, {self.duplicates} already stored, {self.unparsed} unparsed "
             f"(kept raw; see the sync log)"
         )
+        return text + (f", {self.failed} failed (not stored; see below)" if self.failed else "")
+
+    def report_unreadable(self, source: str, message: str) -> None:
+        self.failed += 1
+        self.errors.append({"code": "unreadable", "message": f"{source}: {message}"})
 
 
 def _batches(items: Iterable[RawMail], size: int) -> Iterator[list[RawMail]]:
@@ -43,32 +68,54 @@ def import_raw_mails(
     *,
     batch_size: int = 200,
     retime: Retime | None = None,
+    summary: ImportSummary | None = None,
 ) -> ImportSummary:
+    """Store every mail; pass `summary` (from `start_import`) to collect errors the mail source reports."""
+    summary = summary or start_import(db, store_id)
+    try:
+        for batch in _batches(mails, batch_size):
+            prepared = prepare_mails(IncomingMail(mail.raw, f"file:{mail.source}") for mail in batch)
+            for mail, stored in zip(batch, _store(db, store_id, prepared, retime), strict=True):
+                _count(summary, mail, stored)
+    except Exception as exc:  # the database itself failed: nothing more can be stored
+        summary.errors.append({"code": "error", "message": str(exc)})
+        _finish(db, summary, "error")
+        raise
+    _finish(db, summary, "ok" if summary.ok else "partial")
+    return summary
+
+
+def start_import(db: Database, store_id: int) -> ImportSummary:
     with db.transaction() as session:
         run = SyncRun(kind="import", store_id=store_id, status="running", errors=[])
         session.add(run)
         session.flush()
-        summary = ImportSummary(run_id=run.id)
+        return ImportSummary(run_id=run.id)
+
+
+def _store(db: Database, store_id: int, prepared: list[PreparedMail], retime: Retime | None) -> list[StoredMail]:
     try:
-        for batch in _batches(mails, batch_size):
-            with db.transaction() as session:
-                store = session.get_one(Store, store_id)
-                for mail in batch:
-                    stored = store_mail(session, store, mail.raw, source=f"file:{mail.source}", retime=retime)
-                    summary.fetched += 1
-                    if stored.status == "new":
-                        summary.new += 1
-                    elif stored.status == "duplicate":
-                        summary.duplicates += 1
-                    else:
-                        summary.unparsed += 1
-                        summary.errors.append({"code": "unparsed", "message": f"{mail.source}: {stored.reason}"})
-    except Exception as exc:
-        summary.errors.append({"code": "error", "message": str(exc)})
-        _finish(db, summary, "error")
+        with db.transaction() as session:
+            return store_prepared(session, session.get_one(Store, store_id), prepared, retime=retime)
+    except MemoryError:
         raise
-    _finish(db, summary, "partial" if summary.unparsed else "ok")
-    return summary
+    except Exception:  # a mail the database refuses (a value it cannot hold): the batch again, one by one
+        with db.transaction() as session:
+            return store_resilient(session, session.get_one(Store, store_id), prepared)
+
+
+def _count(summary: ImportSummary, mail: RawMail, stored: StoredMail) -> None:
+    summary.fetched += 1
+    if stored.status == "new":
+        summary.new += 1
+    elif stored.status == "duplicate":
+        summary.duplicates += 1
+    elif stored.status == "unparsed":
+        summary.unparsed += 1
+        summary.errors.append({"code": "unparsed", "message": f"{mail.source}: {stored.reason}"})
+    else:
+        summary.failed += 1
+        summary.errors.append({"code": "failed", "message": f"{mail.source}: {stored.reason}"})
 
 
 def _finish(db: Database, summary: ImportSummary, status: str) -> None:

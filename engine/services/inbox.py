@@ -9,6 +9,15 @@ batch find what is already stored and which threads exist, the rows go in with o
 mail ends up exactly as if the mails had been stored one by one, in order. The batch runs in a
 savepoint; when a concurrent writer stored one of its mails first, the batch is rolled back and its
 mails are stored one by one, each in a savepoint of its own.
+
+Parsing (`prepare_mails`) is separate from storing (`store_prepared`), so callers parse before their
+transaction starts. `store_resilient` never lets one mail stop the others: a mail the database refuses
+as parsed (a value too long, a NUL, a bad encoding) is stored as `unparsed` with sanitised values, and a
+mail that cannot even be stored that way comes back `failed` for the caller to quarantine.
+
+The arrival time is the server's (IMAP INTERNALDATE) when known, else the mail's `Date`; a time in the
+future or before `not_before` is clamped and the message flagged. A suspicious buyer message opens its
+conversation like any other, so it is seen in the queue, but it is never drafted automatically.
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import func, select
@@ -28,6 +37,7 @@ from sqlalchemy.orm import Session
 from engine.db.base import utcnow
 from engine.db.models import Conversation, ConversationStatus, Message, OutboxItem, OutboxState, RawMail, Store
 from engine.errors import MailParseError
+from engine.integrations.events import emit_messages_received
 from engine.mail import MailKind, ParsedMail, parse_mail, thread_key
 from engine.services import audit
 from engine.services.deadlines import refresh_internal_deadline_or_warn
@@ -45,6 +55,8 @@ _ORDER_NOTICES = frozenset(
 _BOUNCES = frozenset({MailKind.DELIVERY_FAILURE, MailKind.OPTOUT})
 _IN_LIST_SIZE = 1000  # values per `IN (...)`: far below SQLite's and PostgreSQL's bind-parameter limits
 _NEVER = datetime.min.replace(tzinfo=UTC)
+CLOCK_SKEW = timedelta(minutes=5)  # server clocks run a little ahead; beyond this a date is in the future
+_SANE_TEXT = 100_000  # characters of a sanitised body kept on an `unparsed` row
 
 
 @dataclass(frozen=True)
@@ -52,18 +64,21 @@ class IncomingMail:
     raw: bytes
     source: str  # "imap:<mailbox>:<uidvalidity>:<uid>", "file:<path>", ...
     mailbox_id: int | None = None
+    arrived_at: datetime | None = None  # the server's receipt time (IMAP INTERNALDATE)
+    not_before: datetime | None = None  # no mail of this source can be older: earlier dates are clamped
+    note: str | None = None  # why a human should know more about it (e.g. only its beginning was fetched)
 
 
 @dataclass(frozen=True)
 class StoredMail:
-    status: Literal["new", "duplicate", "unparsed"]
+    status: Literal["new", "duplicate", "unparsed", "failed"]  # failed: only `store_resilient`
     message_row_id: int | None
     kind: str
     reason: str | None = None  # why it could not be parsed
 
 
 @dataclass(frozen=True)
-class _Prepared:
+class PreparedMail:
     """A mail hashed and parsed, before the database sees it."""
 
     mail: IncomingMail
@@ -77,13 +92,23 @@ class _Prepared:
         return self.parsed.kind.value if self.parsed is not None else UNPARSED
 
 
-def _prepare(mail: IncomingMail) -> _Prepared:
+def prepare_mails(mails: Iterable[IncomingMail]) -> list[PreparedMail]:
+    """Hash and parse, outside any transaction. A mail the parser rejects or crashes on becomes `unparsed`
+    with the reason; only `MemoryError` propagates (the caller retries with fewer mails at a time)."""
+    return [_prepare(mail) for mail in mails]
+
+
+def _prepare(mail: IncomingMail) -> PreparedMail:
     digest = hashlib.sha256(mail.raw).hexdigest()
     try:
         parsed = parse_mail(mail.raw)
     except MailParseError as exc:
-        return _Prepared(mail, digest, None, str(exc), f"sha:{digest}")
-    return _Prepared(mail, digest, parsed, None, parsed.dedupe_key or f"sha:{digest}")
+        return PreparedMail(mail, digest, None, str(exc), f"sha:{digest}")
+    except (MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # a parser bug must not stop the mails after this one
+        return PreparedMail(mail, digest, None, f"parser crashed: {type(exc).__name__}: {exc}"[:2000], f"sha:{digest}")
+    return PreparedMail(mail, digest, parsed, None, parsed.dedupe_key or f"sha:{digest}")
 
 
 def store_mail(
@@ -104,10 +129,17 @@ def store_mails(
 ) -> list[StoredMail]:
     """Store a batch of mails in order: one `StoredMail` per mail, the same as storing them one by one.
 
-    A mail that is not a mail at all is kept as an `unparsed` row with the reason. Any other exception
-    (a parser bug) leaves the session as it was and propagates.
+    A mail that is not a mail at all, or that crashes the parser, is kept as an `unparsed` row with the
+    reason. A database error leaves the session as it was and propagates (see `store_resilient`).
     """
-    batch = [_prepare(mail) for mail in mails]
+    return store_prepared(session, store, prepare_mails(mails), retime=retime)
+
+
+def store_prepared(
+    session: Session, store: Store, batch: Sequence[PreparedMail], *, retime: Retime | None = None
+) -> list[StoredMail]:
+    """Store mails parsed by `prepare_mails`, in order (see `store_mails`)."""
+    batch = list(batch)
     if not batch:
         return []
     try:
@@ -117,7 +149,7 @@ def store_mails(
         return [_store_alone(session, store, mail, retime) for mail in batch]
 
 
-def _store_alone(session: Session, store: Store, mail: _Prepared, retime: Retime | None) -> StoredMail:
+def _store_alone(session: Session, store: Store, mail: PreparedMail, retime: Retime | None) -> StoredMail:
     """One mail in a savepoint of its own. A unique-key conflict means a concurrent writer stored the mail
     (or opened its thread) first: the second try finds that row."""
     for _attempt in range(2):
@@ -130,7 +162,7 @@ def _store_alone(session: Session, store: Store, mail: _Prepared, retime: Retime
     return StoredMail("duplicate", None, mail.kind)
 
 
-def _store_batch(session: Session, store: Store, batch: list[_Prepared], retime: Retime | None) -> list[StoredMail]:
+def _store_batch(session: Session, store: Store, batch: list[PreparedMail], retime: Retime | None) -> list[StoredMail]:
     _keep_raw(session, batch)
     stored = _stored_keys(session, store.id, {mail.key for mail in batch})
     parsed = [mail.parsed for mail in batch if mail.parsed is not None]
@@ -155,6 +187,7 @@ def _store_batch(session: Session, store: Store, batch: list[_Prepared], retime:
     session.flush()
     # A buyer message synced after a reply that came later than it is answered by that reply (statistics).
     record_answers(session, {row.conversation_id for row in added.values() if row.kind == "buyer_message"})
+    emit_messages_received(session, added.values())  # webhook events commit with the mails
     for bounce, notice in bounces:  # after the flush: the notice's row id goes into the reply's error
         _mark_reply_undelivered(session, bounce, replies, notice)
     return [outcome if isinstance(outcome, StoredMail) else _outcome(*outcome) for outcome in outcomes]
@@ -167,10 +200,12 @@ def _outcome(status: Literal["new", "duplicate"], row: Message) -> StoredMail:
 
 
 def _new_row(
-    store: Store, mail: _Prepared, threads: _Threads, replies: dict[str, OutboxItem], retime: Retime | None
+    store: Store, mail: PreparedMail, threads: _Threads, replies: dict[str, OutboxItem], retime: Retime | None
 ) -> Message:
     parsed = mail.parsed
+    now = utcnow()
     if parsed is None:
+        received, flags = _arrival(mail, None, now, retime)
         return Message(
             store_id=store.id,
             mailbox_id=mail.mail.mailbox_id,
@@ -179,12 +214,13 @@ def _new_row(
             raw_sha256=mail.digest,
             source=mail.mail.source,
             parse_error=mail.parse_error,
-            received_at=utcnow(),
-            processed_at=utcnow(),
+            received_at=received,
+            processed_at=now,
+            flags=flags,
         )
-    received = parsed.received_at or utcnow()
-    if retime is not None:
-        received = retime(received)
+    received, flags = _arrival(mail, parsed.received_at, now, retime)
+    flags += [f"suspicious: {reason}" for reason in parsed.suspicious_reasons]
+    flags += list(parsed.parse_warnings)
     row = Message(
         store_id=store.id,
         mailbox_id=mail.mail.mailbox_id,
@@ -206,11 +242,14 @@ def _new_row(
             {"filename": a.filename, "content_type": a.content_type, "size": a.size} for a in parsed.attachments
         ],
         suspicious=parsed.suspicious,
+        flags=flags,
     )
     conversation: Conversation | None
     if _opens(parsed):
         conversation = threads.for_buyer_message(parsed)
         _buyer_message_arrived(conversation, store, parsed, received)
+        if parsed.suspicious:
+            row.processed_at = now  # a human reads it first: no automatic draft
     else:
         row.processed_at = utcnow()  # nothing to draft
         conversation = threads.linked(parsed, replies)
@@ -221,7 +260,112 @@ def _new_row(
 
 def _opens(parsed: ParsedMail) -> bool:
     """A buyer message that opens or continues a conversation (and so waits for a reply)."""
-    return parsed.kind == MailKind.BUYER_MESSAGE and bool(parsed.buyer_address) and not parsed.suspicious
+    return parsed.kind == MailKind.BUYER_MESSAGE and bool(parsed.buyer_address)
+
+
+def clamp_arrival(when: datetime, *, now: datetime, not_before: datetime | None = None) -> tuple[datetime, str | None]:
+    """The arrival time to record, and why it was changed (None: kept). Pure."""
+    if when > now + CLOCK_SKEW:
+        return now, f"arrival date {when:%Y-%m-%d %H:%M} UTC is in the future: recorded as the time it was stored"
+    if not_before is not None and when < not_before:
+        return not_before, (
+            f"arrival date {when:%Y-%m-%d %H:%M} UTC is before the mailbox could hold it: recorded as "
+            f"{not_before:%Y-%m-%d %H:%M} UTC"
+        )
+    return when, None
+
+
+def _arrival(
+    mail: PreparedMail, header_date: datetime | None, now: datetime, retime: Retime | None
+) -> tuple[datetime, list[str]]:
+    """Arrival time: the server's receipt time first (a sender can forge `Date`), clamped; and the flags."""
+    flags = [mail.mail.note] if mail.mail.note else []
+    received = mail.mail.arrived_at or header_date or now
+    if retime is not None:
+        received = retime(received)
+    received, why = clamp_arrival(received, now=now, not_before=mail.mail.not_before)
+    if why:
+        flags.append(why)
+    return received, flags
+
+
+# ---- resilient storing ----------------------------------------------------------------------------
+
+
+def store_resilient(session: Session, store: Store, batch: Sequence[PreparedMail]) -> list[StoredMail]:
+    """Like `store_prepared`, but no mail stops the others: when the batch fails, each mail is stored alone;
+    one the database refuses is stored as `unparsed` with sanitised values; one refused even so comes back
+    `failed` (with the reason) and nothing of it is stored. `MemoryError` propagates."""
+    try:
+        return store_prepared(session, store, batch)
+    except MemoryError:
+        raise
+    except Exception:
+        pass  # rolled back to before the batch: find the mail that fails it
+    results: list[StoredMail] = []
+    for mail in batch:
+        try:
+            results.append(store_prepared(session, store, [mail])[0])
+            continue
+        except MemoryError:
+            raise
+        except Exception as exc:
+            first_error = _describe(exc)
+        try:
+            with session.begin_nested():
+                results.append(_store_sanitised(session, store, mail, first_error))
+        except MemoryError:
+            raise
+        except Exception as exc:
+            results.append(StoredMail("failed", None, mail.kind, reason=f"{first_error}; then {_describe(exc)}"))
+    return results
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:500]
+
+
+def sanitise_text(value: str | None, limit: int) -> str:
+    """Text any database column takes: no NUL or other control characters (tab and line breaks stay), no
+    unpaired surrogates, at most `limit` characters."""
+    if not value:
+        return ""
+    value = value[: limit * 2].encode("utf-8", "replace").decode("utf-8")
+    kept = "".join(ch for ch in value if ch in "\t\n\r" or not (ord(ch) < 32 or 127 <= ord(ch) < 160))
+    return kept[:limit]
+
+
+def _store_sanitised(session: Session, store: Store, mail: PreparedMail, why: str) -> StoredMail:
+    """The mail as `unparsed`, keyed by its bytes, with what could be read of it cleaned to fit any column."""
+    key = f"sha:{mail.digest}"
+    found = _stored_keys(session, store.id, {key})
+    if key in found:
+        row_id, kind = found[key]
+        return StoredMail("duplicate", row_id, kind)
+    _keep_raw(session, [mail])
+    parsed, now = mail.parsed, utcnow()
+    received, flags = _arrival(mail, None, now, None)
+    reason = f"could not be stored as parsed ({why})"
+    row = Message(
+        store_id=store.id,
+        mailbox_id=mail.mail.mailbox_id,
+        kind=UNPARSED,
+        dedupe_key=key,
+        raw_sha256=mail.digest,
+        source=sanitise_text(mail.mail.source, 1000),
+        parse_error=sanitise_text(reason, 2000),
+        subject=sanitise_text(parsed.subject if parsed else "", 998),
+        from_address=sanitise_text(parsed.from_address if parsed else "", 320) or None,
+        body=sanitise_text(parsed.body if parsed else "", _SANE_TEXT),
+        received_at=received,
+        processed_at=now,
+        suspicious=bool(parsed and parsed.suspicious),
+        flags=[sanitise_text(flag, 500) for flag in flags],
+    )
+    session.add(row)
+    session.flush()
+    return StoredMail("unparsed", row.id, UNPARSED, reason=row.parse_error)
 
 
 # ---- batch lookups ---------------------------------------------------------------------------------
@@ -233,7 +377,7 @@ def _in_lists(values: Iterable[str]) -> Iterator[list[str]]:
         yield ordered[start : start + _IN_LIST_SIZE]
 
 
-def _keep_raw(session: Session, batch: Sequence[_Prepared]) -> None:
+def _keep_raw(session: Session, batch: Sequence[PreparedMail]) -> None:
     """Every mail's bytes, duplicates' too. Bytes already kept (by anyone, even a concurrent worker) stay."""
     rows = {m.digest: {"sha256": m.digest, "size": len(m.mail.raw), "content": m.mail.raw} for m in batch}
     # The two supported backends spell it alike: INSERT ... ON CONFLICT DO NOTHING.

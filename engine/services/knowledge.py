@@ -59,8 +59,11 @@ def seed_knowledge(session: Session, knowledge_dir: Path) -> tuple[int, int]:
 
 
 def accepted_examples(session: Session) -> list[Example]:
-    """Intent examples from the queue (agents' corrections) and leads, once accepted or added by a lead."""
+    """Intent examples from the queue (agents' corrections, leads' labels of unsure messages) and leads, once
+    accepted or added by a lead. All are checked by a person, so all train as the most trusted source."""
     rows = session.scalars(
-        select(IntentExample).where(IntentExample.status.in_(("accepted",)) | (IntentExample.source == "manual"))
+        select(IntentExample)
+        .where(IntentExample.status.in_(("accepted",)) | (IntentExample.source == "manual"))
+        .order_by(IntentExample.id)
     ).all()
-    return [Example(text=r.text, intent=r.intent, language=r.language, source=r.source) for r in rows]
+    return [Example(text=r.text, intent=r.intent, language=r.language, source="correction") for r in rows]

@@ -61,7 +61,7 @@ class MailboxView:
     enabled: bool
     imap: str  # "user@host:port (ssl) INBOX"
     smtp: str | None
-    password: str  # masked, e.g. "ab••••yz"; "" when none is set
+    password: str  # "set, ends ••••yz" (set, and its last 2 characters); "" when none is set
     last_synced_at: datetime | None
     newest_mail_at: datetime | None
     lag_minutes: int | None  # minutes since the last successful sync

@@ -9,7 +9,7 @@ from types import TracebackType
 from typing import Self
 
 from engine.errors import MailboxError
-from engine.sync.imap import CONNECTION_LOST, FOLDER_MISSING, FetchedMail, FolderState
+from engine.sync.imap import CONNECTION_LOST, FOLDER_MISSING, FetchedMail, FolderState, MailSize
 
 __all__ = ["FakeFolder", "FakeMailServer", "FakeSource"]
 
@@ -95,7 +95,23 @@ class FakeSource:
             raise MailboxError("The connection was lost during the sync.", code=CONNECTION_LOST)
         server.fetch_calls += 1
         mails = self._folder.mails
-        return [FetchedMail(uid, mails[uid][0], mails[uid][1]) for uid in sorted(uids) if uid in mails]
+        return [
+            FetchedMail(uid, mails[uid][0], mails[uid][1], len(mails[uid][0])) for uid in sorted(uids) if uid in mails
+        ]
+
+    def fetch_sizes(self, uids: Sequence[int]) -> list[MailSize]:
+        assert self._folder is not None, "select a folder first"
+        mails = self._folder.mails
+        return [MailSize(uid, len(mails[uid][0]), mails[uid][1]) for uid in sorted(uids) if uid in mails]
+
+    def fetch_truncated(self, uid: int, *, header_bytes: int, text_bytes: int) -> FetchedMail | None:
+        assert self._folder is not None, "select a folder first"
+        if uid not in self._folder.mails:
+            return None
+        raw, when = self._folder.mails[uid]
+        end = raw.find(b"\r\n\r\n")
+        header, text = (raw[: end + 4], raw[end + 4 :]) if end >= 0 else (raw, b"")
+        return FetchedMail(uid, header[:header_bytes] + text[:text_bytes], when, len(raw), truncated=True)
 
     def contains_message_id(self, folder: str, message_id: str) -> bool:
         if folder not in self.server.folders:

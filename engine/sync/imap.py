@@ -2,8 +2,9 @@
 
 A `MessageSource` opens a session, selects a folder read-only (EXAMINE, so \\Seen and \\Recent never
 change), lists the UIDs above the high-water mark (or, on first contact, those inside the back-fill
-window) and fetches them with `BODY.PEEK[]`. The same session can look a Message-ID up in the Sent
-folder and APPEND a copy of a sent reply there. Every failure leaves as a `MailboxError` whose `code`
+window), reads their sizes (`RFC822.SIZE`) and fetches them with `BODY.PEEK[]`, or only the headers
+and the beginning of the text of a mail too large to take whole. The same session can look a Message-ID
+up in the Sent folder and APPEND a copy of a sent reply there. Every failure leaves as a `MailboxError` whose `code`
 says which one it was (see `ERROR_CODES`) and whose message tells the user what to do.
 """
 
@@ -13,7 +14,6 @@ import contextlib
 import imaplib
 import re
 import select
-import socket
 import ssl
 import time
 from collections.abc import Sequence
@@ -24,49 +24,56 @@ from typing import Protocol, Self
 
 from engine.errors import MailboxError
 
+# The error codes and their mapping live in `imap_errors`; importers may keep using this module.
+from engine.sync.imap_errors import (
+    APP_PASSWORD_REQUIRED,
+    AUTH_EXPIRED,
+    AUTH_FAILED,
+    CONNECTION_LOST,
+    ERROR_CODES,
+    FOLDER_MISSING,
+    HOST_UNKNOWN,
+    LOGIN_DISABLED,
+    PROTOCOL,
+    TIMEOUT,
+    TLS_FAILED,
+    UNREACHABLE,
+    connection_failure,
+    login_failure,
+)
+
 __all__ = [
+    "APP_PASSWORD_REQUIRED",
+    "AUTH_EXPIRED",
+    "AUTH_FAILED",
+    "CONNECTION_LOST",
     "ERROR_CODES",
+    "FOLDER_MISSING",
+    "HOST_UNKNOWN",
+    "LOGIN_DISABLED",
+    "PROTOCOL",
+    "TIMEOUT",
+    "TLS_FAILED",
+    "UNREACHABLE",
     "FetchedMail",
     "FolderState",
     "ImapConfig",
     "ImapSource",
+    "MailSize",
     "MessageSource",
+    "connection_failure",
     "imap_date",
     "login_failure",
     "quote_imap",
+    "tls_context",
     "uid_set",
 ]
 
 SECURITY_MODES = ("ssl", "starttls", "none")
 
-# Error codes a mailbox can show (`Mailbox.last_error_code`, `SyncRun.errors[].code`).
-AUTH_FAILED = "auth_failed"
-AUTH_EXPIRED = "auth_expired"
-APP_PASSWORD_REQUIRED = "app_password_required"
-LOGIN_DISABLED = "login_disabled"
-TLS_FAILED = "tls_failed"
-HOST_UNKNOWN = "host_unknown"
-UNREACHABLE = "unreachable"
-TIMEOUT = "timeout"
-FOLDER_MISSING = "folder_missing"
-CONNECTION_LOST = "connection_lost"
-PROTOCOL = "imap_protocol"
-ERROR_CODES = (
-    AUTH_FAILED,
-    AUTH_EXPIRED,
-    APP_PASSWORD_REQUIRED,
-    LOGIN_DISABLED,
-    TLS_FAILED,
-    HOST_UNKNOWN,
-    UNREACHABLE,
-    TIMEOUT,
-    FOLDER_MISSING,
-    CONNECTION_LOST,
-    PROTOCOL,
-)
-
 _FETCH_UID = re.compile(rb"\bUID (\d+)")
-_FETCH_DATE = re.compile(rb'INTERNALDATE "([^"]+)"')
+_FETCH_DATE = re.compile(rb'INTERNALDATE "([^"]{1,64})"')
+_FETCH_SIZE = re.compile(rb"\bRFC822\.SIZE (\d{1,15})")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -78,6 +85,7 @@ class ImapConfig:
     username: str
     password: str = field(repr=False)
     timeout: float = 30.0
+    ca_file: str | None = None  # PEM certificates trusted beside the system's (a private mail server)
 
     @property
     def where(self) -> str:
@@ -96,6 +104,15 @@ class FetchedMail:
     uid: int
     raw: bytes
     internal_date: datetime | None  # when the server received it
+    size: int | None = None  # RFC822.SIZE: the whole mail, even when `raw` holds only its beginning
+    truncated: bool = False  # `raw` is the headers and the beginning of the text of a larger mail
+
+
+@dataclass(frozen=True)
+class MailSize:
+    uid: int
+    size: int
+    internal_date: datetime | None
 
 
 class MessageSource(Protocol):
@@ -106,6 +123,8 @@ class MessageSource(Protocol):
     def select_folder(self, folder: str) -> FolderState: ...
     def search_uids(self, *, after_uid: int, since: date | None) -> list[int]: ...
     def fetch(self, uids: Sequence[int]) -> list[FetchedMail]: ...
+    def fetch_sizes(self, uids: Sequence[int]) -> list[MailSize]: ...
+    def fetch_truncated(self, uid: int, *, header_bytes: int, text_bytes: int) -> FetchedMail | None: ...
     def contains_message_id(self, folder: str, message_id: str) -> bool: ...
     def append(self, folder: str, raw: bytes) -> None: ...
     def __enter__(self) -> Self: ...
@@ -150,75 +169,19 @@ def _parse_internal_date(value: bytes) -> datetime | None:
         return None
 
 
-def login_failure(server_text: str, config: ImapConfig) -> MailboxError:
-    """What a refused LOGIN means, from the server's response code and text (RFC 5530 codes first)."""
-    server_text = re.sub(r"^b(['\"])(.*)\1$", r"\2", server_text.strip())  # imaplib quotes the bytes
-    text = server_text.lower()
-    who = f"{config.username} at {config.where}"
-    if "[expired]" in text:
-        return MailboxError(
-            f"The password for {who} has expired. Set a new password (or app password) with your mail provider, "
-            "then enter it under Settings → Mailboxes.",
-            code=AUTH_EXPIRED,
-        )
-    if "application-specific password" in text or "app password" in text or "web login required" in text:
-        return MailboxError(
-            f"The mail provider requires an app password for {who}. Create one in the provider's security "
-            "settings and enter it under Settings → Mailboxes instead of the account password.",
-            code=APP_PASSWORD_REQUIRED,
-        )
-    if "[privacyrequired]" in text or "plaintext" in text or "logindisabled" in text:
-        return MailboxError(
-            f"{config.where} refuses a login without encryption. Set the mailbox security to ssl (port 993) "
-            "or starttls (port 143).",
-            code=LOGIN_DISABLED,
-        )
-    return MailboxError(
-        f"The mail server refused the login for {who} ({server_text.strip()[:160]}). The password is wrong, or "
-        "the app password was revoked or has expired: create a new one if needed and enter it under "
-        "Settings → Mailboxes.",
-        code=AUTH_FAILED,
-    )
-
-
-def connection_failure(exc: BaseException, config: ImapConfig, *, connected: bool) -> MailboxError:
-    """Map a socket/TLS/IMAP exception to a coded `MailboxError`."""
-    where = config.where
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return MailboxError(
-            f"The TLS certificate of {where} is not trusted ({exc.verify_message}). Check the host name; if the "
-            "server uses a private certificate, install its CA on this machine.",
-            code=TLS_FAILED,
-        )
-    if isinstance(exc, ssl.SSLError):
-        return MailboxError(
-            f"The TLS handshake with {where} failed ({exc.reason or exc}). Check the security setting: ssl "
-            "usually goes with port 993, starttls with port 143.",
-            code=TLS_FAILED,
-        )
-    if isinstance(exc, socket.gaierror):
-        return MailboxError(
-            f"The mail server name {config.host!r} cannot be resolved. Check the host name.", code=HOST_UNKNOWN
-        )
-    if isinstance(exc, TimeoutError | socket.timeout):
-        return MailboxError(
-            f"{where} did not answer within {config.timeout:g} s. Check the host, port and firewall; the "
-            "next sync tries again.",
-            code=TIMEOUT,
-        )
-    if not connected and isinstance(exc, OSError):
-        return MailboxError(
-            f"Cannot connect to {where} ({exc.strerror or exc}). Check the host and port and that the server "
-            "is up; the next sync tries again.",
-            code=UNREACHABLE,
-        )
-    if isinstance(exc, imaplib.IMAP4.abort | OSError | EOFError):
-        return MailboxError(
-            f"The connection to {where} was lost during the sync ({exc}). Nothing was lost; the next sync "
-            "continues where this one stopped.",
-            code=CONNECTION_LOST,
-        )
-    return MailboxError(f"The mail server {where} answered unexpectedly: {exc}.", code=PROTOCOL)
+def tls_context(config: ImapConfig) -> ssl.SSLContext:
+    """Certificate and host name checks always on; `ca_file` adds a private CA to the system's."""
+    context = ssl.create_default_context()
+    if config.ca_file:
+        try:
+            context.load_verify_locations(cafile=config.ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise MailboxError(
+                f"The CA file {config.ca_file} cannot be read ({exc}). Point REPLYDESK_CA_FILE at a PEM file "
+                "holding the mail server's CA certificate.",
+                code=TLS_FAILED,
+            ) from exc
+    return context
 
 
 # ---- the real IMAP source -----------------------------------------------------------------------
@@ -233,7 +196,7 @@ class ImapSource:
                 f"Unknown mailbox security {config.security!r}: use ssl, starttls or none.", code=PROTOCOL
             )
         self.config = config
-        self._ssl_context = ssl_context or ssl.create_default_context()
+        self._ssl_context = ssl_context or tls_context(config)
         self._conn: imaplib.IMAP4 | None = None
         self._capabilities: set[str] | None = None
 
@@ -367,8 +330,61 @@ class ImapSource:
                 continue
             date_match = _FETCH_DATE.search(head)
             internal = _parse_internal_date(date_match.group(1)) if date_match else None
-            mails[uid] = FetchedMail(uid=uid, raw=raw, internal_date=internal)
+            mails[uid] = FetchedMail(uid=uid, raw=raw, internal_date=internal, size=len(raw))
         return [mails[uid] for uid in sorted(mails)]
+
+    def fetch_sizes(self, uids: Sequence[int]) -> list[MailSize]:
+        """Size and arrival time of each mail, without its content: what to fetch whole, what in part."""
+        if not uids:
+            return []
+        data = self._call("uid", "FETCH", uid_set(uids), "(UID RFC822.SIZE INTERNALDATE)")
+        wanted = set(uids)
+        sizes: dict[int, MailSize] = {}
+        for item in data:
+            line = item[0] if isinstance(item, tuple) else item
+            if not isinstance(line, bytes):
+                continue
+            uid_match, size_match = _FETCH_UID.search(line), _FETCH_SIZE.search(line)
+            if uid_match is None or size_match is None or int(uid_match.group(1)) not in wanted:
+                continue
+            date_match = _FETCH_DATE.search(line)
+            uid = int(uid_match.group(1))
+            internal = _parse_internal_date(date_match.group(1)) if date_match else None
+            sizes[uid] = MailSize(uid, int(size_match.group(1)), internal)
+        return [sizes[uid] for uid in sorted(sizes)]
+
+    def fetch_truncated(self, uid: int, *, header_bytes: int, text_bytes: int) -> FetchedMail | None:
+        """The headers (up to `header_bytes`) and the first `text_bytes` of the body of one mail."""
+        data = self._call(
+            "uid",
+            "FETCH",
+            str(uid),
+            f"(UID RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER]<0.{header_bytes}> BODY.PEEK[TEXT]<0.{text_bytes}>)",
+        )
+        header = text = b""
+        meta: list[bytes] = []  # everything but the literals: UID, size and date may come in any order
+        for item in data:
+            if isinstance(item, tuple) and len(item) >= 2 and isinstance(item[0], bytes):
+                meta.append(item[0])
+                if isinstance(item[1], bytes):
+                    if b"BODY[HEADER]" in item[0]:
+                        header = item[1]
+                    elif b"BODY[TEXT]" in item[0]:
+                        text = item[1]
+            elif isinstance(item, bytes):
+                meta.append(item)
+        joined = b" ".join(meta)
+        uid_match = _FETCH_UID.search(joined)
+        if uid_match is None or int(uid_match.group(1)) != uid:
+            return None
+        size_match, date_match = _FETCH_SIZE.search(joined), _FETCH_DATE.search(joined)
+        size = int(size_match.group(1)) if size_match else None
+        internal = _parse_internal_date(date_match.group(1)) if date_match else None
+        # A header cut mid-line would run into the text: keep whole lines only, then the blank line.
+        if not header.endswith(b"\r\n\r\n"):
+            header = header[: header.rfind(b"\n") + 1] if b"\n" in header else b""
+            header += b"\r\n"
+        return FetchedMail(uid=uid, raw=header + text, internal_date=internal, size=size, truncated=True)
 
     # ---- Sent folder -----------------------------------------------------------------------------
 

@@ -1,34 +1,50 @@
 """Syncing mailboxes: new mail in, batch by batch, without ever losing or duplicating a mail.
 
-Each batch is one transaction that stores the mails AND moves the mailbox's high-water mark
-(`last_uid`), so a process killed at any moment leaves either the whole batch or none of it. On
-PostgreSQL the mailbox row is locked for the batch (`FOR UPDATE SKIP LOCKED`): a second worker on
-the same mailbox skips it instead of fetching the same UIDs. A changed UIDVALIDITY (the folder was
-recreated) resets the mark and re-scans; `store_mails` deduplicates by Message-ID. Every run leaves a
-`SyncRun`; every failure a coded error that tells the user what to do. One mailbox failing never
-stops the others.
+A run first claims the mailbox (`Mailbox.sync_owner`, renewed with every batch): a second worker finds
+it claimed by a live process and skips it; a claim left by a dead process (killed, crashed) is taken
+over, and that process's run, still `running`, is closed as `interrupted`. Mails are fetched and parsed
+outside any transaction (`engine.sync.batch`); each batch's writes are one short transaction that stores
+the mails AND moves the mailbox's high-water mark (`last_uid`), so a process killed at any moment leaves
+either the whole batch or none of it. Mail that cannot be stored is kept `unparsed` or quarantined and
+the mark moves on: no mail blocks a mailbox. A changed UIDVALIDITY (the folder was recreated) resets the
+mark and re-scans; `store_mails` deduplicates by Message-ID. Every run leaves a `SyncRun` that ends
+finished; every failure a coded error on the mailbox that tells the user what to do. One mailbox
+failing never stops the others.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
+import os
+import socket
+import threading
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from engine import crypto
 from engine.db.base import utcnow
-from engine.db.models import Mailbox, Message, RawMail, Store, SyncRun
+from engine.db.models import Mailbox, Store, SyncRun
 from engine.db.session import Database
 from engine.errors import ConfigError, InputError, MailboxError
-from engine.services.inbox import UNPARSED, IncomingMail, StoredMail, store_mail, store_mails
+from engine.integrations.events import emit_sync_failed
 from engine.settings import Settings
+from engine.sync.batch import (
+    BATCH_BYTES,
+    SYNC_LEASE,
+    BatchCounts,
+    FetchLimits,
+    fetch_group,
+    lock_mailbox,
+    size_groups,
+    store_group,
+)
 from engine.sync.imap import FetchedMail, FolderState, ImapConfig, ImapSource, MessageSource
 
 __all__ = [
@@ -36,6 +52,7 @@ __all__ = [
     "MailboxLag",
     "SourceFactory",
     "SyncSummary",
+    "holder_alive",
     "imap_config",
     "lag_alerts",
     "mailbox_lag",
@@ -49,6 +66,12 @@ SourceFactory = Callable[[ImapConfig], MessageSource]
 LAG_THRESHOLD = timedelta(hours=1)
 CREDENTIALS_UNREADABLE = "credentials_unreadable"
 INTERNAL = "internal"
+DATABASE = "database"
+INTERRUPTED = "interrupted"
+# Claims this process holds right now: a claim by this process that is not among them was left by a
+# run that failed without releasing it (the database went away), so it is free to take.
+_ACTIVE_CLAIMS: set[str] = set()
+_ACTIVE_LOCK = threading.Lock()
 _MAX_RUN_ERRORS = 200
 
 
@@ -66,6 +89,7 @@ class SyncSummary:
     new: int = 0
     duplicates: int = 0
     unparsed: int = 0
+    quarantined: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
     last_uid: int = 0
     rescanned: bool = False  # UIDVALIDITY changed: the folder was read again from the start
@@ -79,6 +103,8 @@ class SyncSummary:
             f"{self.mailbox}: {self.status}, {self.fetched} fetched, {self.new} new, "
             f"{self.duplicates} already stored, {self.unparsed} unparsed"
         )
+        if self.quarantined:
+            text += f", {self.quarantined} quarantined"
         fatal = [e["message"] for e in self.errors if e.get("fatal")]
         return text + (f" — {fatal[0]}" if fatal else "")
 
@@ -92,15 +118,8 @@ class _Plan:
     folder: str
     config: ImapConfig
     uidvalidity: int | None
-
-
-@dataclass
-class _BatchCounts:
-    fetched: int = 0
-    new: int = 0
-    duplicates: int = 0
-    unparsed: int = 0
-    errors: list[dict[str, Any]] = field(default_factory=list)
+    owner: str
+    created_at: datetime
 
 
 def imap_config(mailbox: Mailbox, settings: Settings, *, timeout: float = 30.0) -> ImapConfig:
@@ -111,6 +130,7 @@ def imap_config(mailbox: Mailbox, settings: Settings, *, timeout: float = 30.0) 
         username=mailbox.username,
         password=crypto.decrypt(settings, mailbox.password_encrypted),
         timeout=timeout,
+        ca_file=str(settings.ca_file) if settings.ca_file else None,
     )
 
 
@@ -119,19 +139,29 @@ def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
         yield items[start : start + size]
 
 
-def _lock_mailbox(session: Session, mailbox_id: int) -> Mailbox | None:
-    """The mailbox row, locked for this transaction; None when another worker holds it (PostgreSQL)."""
-    if session.get_bind().dialect.name == "sqlite":
-        # SQLite has no row locks: a write takes the database's write lock up front. It also opens the real
-        # transaction: pysqlite begins one only at the first write, and a SAVEPOINT opened before that is
-        # committed by its own RELEASE, which would store mails without moving the high-water mark.
-        session.execute(update(Mailbox).where(Mailbox.id == mailbox_id).values(last_uid=Mailbox.last_uid))
-    return session.scalar(
-        select(Mailbox)
-        .where(Mailbox.id == mailbox_id)
-        .with_for_update(skip_locked=True)
-        .execution_options(populate_existing=True)
-    )
+def _new_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+def holder_alive(owner: str | None, lease_until: datetime | None, now: datetime) -> bool:
+    """Whether the sync that claimed a mailbox may still be running. A claim past its lease is free; on
+    this machine a claim whose process is gone is free at once (so a killed sync is taken over by the next)."""
+    if not owner or lease_until is None or lease_until <= now:
+        return False
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return True  # another machine: trust the lease
+    if int(pid_text) == os.getpid():
+        with _ACTIVE_LOCK:
+            return owner in _ACTIVE_CLAIMS
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # alive, owned by another user
+    return True
 
 
 def _backfill_since(settings: Settings, now: datetime) -> date | None:
@@ -139,64 +169,16 @@ def _backfill_since(settings: Settings, now: datetime) -> date | None:
     return (now - timedelta(days=settings.backfill_days)).date() if settings.backfill_days > 0 else None
 
 
-def _keep_unparsed(
-    session: Session, store: Store, mail: FetchedMail, source: str, mailbox_id: int, reason: str
-) -> StoredMail:
-    """Last resort when parsing crashed: the raw bytes are kept as an `unparsed` message all the same."""
-    digest = hashlib.sha256(mail.raw).hexdigest()
-    key = f"sha:{digest}"
-    found = session.scalar(select(Message).where(Message.store_id == store.id, Message.dedupe_key == key))
-    if found is not None:
-        return StoredMail("duplicate", found.id, found.kind)
-    if session.get(RawMail, digest) is None:
-        session.add(RawMail(sha256=digest, size=len(mail.raw), content=mail.raw))
-        session.flush()  # no ORM relationship orders the two inserts: the raw row must exist first
-    row = Message(
-        store_id=store.id,
-        mailbox_id=mailbox_id,
-        kind=UNPARSED,
-        dedupe_key=key,
-        raw_sha256=digest,
-        source=source,
-        parse_error=reason,
-        received_at=mail.internal_date or utcnow(),
-        processed_at=utcnow(),
-    )
-    session.add(row)
-    session.flush()
-    return StoredMail("unparsed", row.id, UNPARSED, reason=reason)
+def _not_before(settings: Settings, created_at: datetime) -> datetime | None:
+    """The oldest arrival date a mail of this mailbox can have: what the first sync's window reaches back
+    to. None when the whole folder is read on first contact (any age is possible)."""
+    if settings.backfill_days <= 0:
+        return None
+    return created_at - timedelta(days=settings.backfill_days + 1)  # a day's margin for time zones
 
 
-def _source(mailbox: Mailbox, mail: FetchedMail) -> str:
-    return f"imap:{mailbox.name}:{mailbox.uidvalidity}:{mail.uid}"
-
-
-def _store_fetched(session: Session, store: Store, mailbox: Mailbox, mails: list[FetchedMail]) -> list[StoredMail]:
-    """Store a fetched batch; when storing crashes (a parser bug), store its mails one by one instead, so
-    only the mail that crashes it is kept raw, as `unparsed`."""
-    incoming = [IncomingMail(mail.raw, _source(mailbox, mail), mailbox.id) for mail in mails]
-    try:
-        return store_mails(session, store, incoming)  # a crash leaves nothing of the batch behind
-    except (SQLAlchemyError, MemoryError):
-        raise  # database trouble: the batch rolls back whole and the next run repeats it
-    except Exception:
-        log.warning("storing a batch of mailbox %s crashed; storing its mails one by one", mailbox.name)
-    return [_store_one(session, store, mailbox, mail) for mail in mails]
-
-
-def _store_one(session: Session, store: Store, mailbox: Mailbox, mail: FetchedMail) -> StoredMail:
-    source = _source(mailbox, mail)
-    try:
-        return store_mail(session, store, mail.raw, source=source, mailbox_id=mailbox.id)
-    except (SQLAlchemyError, MemoryError):
-        raise
-    except Exception as exc:
-        log.exception("storing UID %s of mailbox %s failed; keeping it raw", mail.uid, mailbox.name)
-        try:
-            with session.begin_nested():
-                return _keep_unparsed(session, store, mail, source, mailbox.id, f"parser crashed: {exc}")
-        except IntegrityError:
-            return StoredMail("duplicate", None, UNPARSED)
+def _source(mailbox_name: str, uidvalidity: int | None, mail: FetchedMail) -> str:
+    return f"imap:{mailbox_name}:{uidvalidity}:{mail.uid}"
 
 
 def _error(code: str, message: str, *, fatal: bool = False, **extra: Any) -> dict[str, Any]:
@@ -206,28 +188,65 @@ def _error(code: str, message: str, *, fatal: bool = False, **extra: Any) -> dic
     return entry
 
 
-def _begin(db: Database, mailbox_id: int, settings: Settings, summary: SyncSummary) -> _Plan | None:
+def _begin(db: Database, mailbox_id: int, settings: Settings, summary: SyncSummary, now: datetime) -> _Plan | None:
+    """Open the run's log row and claim the mailbox; close the runs of syncs that died. None: do not run."""
+    owner = _new_owner()
     with db.transaction() as session:
-        mailbox = session.get(Mailbox, mailbox_id)
+        mailbox = lock_mailbox(session, mailbox_id)
         if mailbox is None:
             raise InputError(f"No mailbox with id {mailbox_id}. List mailboxes with `replydesk mailbox-list`.")
+        summary.mailbox, summary.last_uid = mailbox.name, mailbox.last_uid
+        claimed = holder_alive(mailbox.sync_owner, mailbox.sync_lease_until, now)
+        if not claimed:
+            interrupted = session.execute(
+                update(SyncRun)
+                .where(SyncRun.mailbox_id == mailbox.id, SyncRun.status == "running")
+                .values(
+                    status=INTERRUPTED,
+                    finished_at=now,
+                    errors=[
+                        _error(
+                            INTERRUPTED,
+                            "The sync process stopped before this run finished (killed or crashed). Nothing "
+                            "was lost: the next run continued where it stopped.",
+                        )
+                    ],
+                )
+            )
+            closed = int(getattr(interrupted, "rowcount", 0) or 0)
+            if closed:
+                log.warning("%s: closed %s interrupted sync run(s)", mailbox.name, closed)
         run = SyncRun(kind="imap", store_id=mailbox.store_id, mailbox_id=mailbox.id, status="running", errors=[])
         session.add(run)
         session.flush()
-        summary.run_id, summary.mailbox, summary.last_uid = run.id, mailbox.name, mailbox.last_uid
+        summary.run_id = run.id
+        if claimed:
+            summary.status = "skipped"  # another worker is syncing it right now
+            return None
         try:
             config = imap_config(mailbox, settings)
         except ConfigError as exc:
             summary.errors.append(_error(CREDENTIALS_UNREADABLE, str(exc), fatal=True))
             return None
-        return _Plan(mailbox.store_id, mailbox.name, mailbox.folder, config, mailbox.uidvalidity)
+        mailbox.sync_owner, mailbox.sync_lease_until = owner, now + SYNC_LEASE
+        with _ACTIVE_LOCK:
+            _ACTIVE_CLAIMS.add(owner)
+        return _Plan(
+            mailbox.store_id,
+            mailbox.name,
+            mailbox.folder,
+            config,
+            mailbox.uidvalidity,
+            owner,
+            mailbox.created_at or now,
+        )
 
 
-def _prepare_folder(db: Database, mailbox_id: int, state: FolderState, summary: SyncSummary) -> int | None:
+def _prepare_folder(db: Database, mailbox_id: int, state: FolderState, owner: str, summary: SyncSummary) -> int | None:
     """Adopt the folder's UIDVALIDITY (resetting the mark when it changed); the UID to continue after."""
     with db.transaction() as session:
-        row = _lock_mailbox(session, mailbox_id)
-        if row is None:
+        row = lock_mailbox(session, mailbox_id)
+        if row is None or row.sync_owner != owner:
             return None
         if row.uidvalidity != state.uidvalidity:
             if row.uidvalidity is not None:
@@ -243,41 +262,30 @@ def _prepare_folder(db: Database, mailbox_id: int, state: FolderState, summary: 
         return row.last_uid
 
 
-def _sync_batch(
+def _sync_chunk(
     db: Database,
     source: MessageSource,
     mailbox_id: int,
+    plan: _Plan,
     state: FolderState,
     uids: Sequence[int],
+    limits: FetchLimits,
     on_mail: Callable[[FetchedMail], None] | None,
-) -> tuple[_BatchCounts, int] | None:
-    """Fetch and store one batch and move the mark, all in one transaction. None: stop this run."""
-    counts = _BatchCounts()
-    with db.transaction() as session:
-        mailbox = _lock_mailbox(session, mailbox_id)
-        if mailbox is None or mailbox.uidvalidity != state.uidvalidity:
-            return None  # another worker holds the mailbox, or reset it after a UIDVALIDITY change
-        todo = [uid for uid in uids if uid > mailbox.last_uid]
-        if not todo:
-            return counts, mailbox.last_uid
-        store = session.get_one(Store, mailbox.store_id)
-        mails = source.fetch(todo)
-        for mail, stored in zip(mails, _store_fetched(session, store, mailbox, mails), strict=True):
-            counts.fetched += 1
-            if stored.status == "new":
-                counts.new += 1
-            elif stored.status == "duplicate":
-                counts.duplicates += 1
-            else:
-                counts.unparsed += 1
-                counts.errors.append(_error("unparsed", f"UID {mail.uid}: {stored.reason}", uid=mail.uid))
-            if mail.internal_date and (mailbox.newest_mail_at is None or mail.internal_date > mailbox.newest_mail_at):
-                mailbox.newest_mail_at = mail.internal_date
-            if on_mail is not None:
-                on_mail(mail)
-        # UIDs the server no longer returned (expunged meanwhile) are passed too: they are gone for good.
-        mailbox.last_uid = max(todo)
-        return counts, mailbox.last_uid
+) -> tuple[BatchCounts, int] | None:
+    """Sizes, then fetch, parse and store group by group (each group's bytes bounded). None: stop."""
+    sizes = {item.uid: item.size for item in source.fetch_sizes(uids)}
+    counts, last_uid = BatchCounts(), 0
+    groups = size_groups(uids, sizes, max_mail_bytes=limits.max_mail_bytes, budget=BATCH_BYTES)
+    for group in groups:
+        ready = fetch_group(
+            source, group, sizes, limits, lambda mail: _source(plan.name, state.uidvalidity, mail), mailbox_id
+        )
+        outcome = store_group(db, mailbox_id, state, plan.owner, group, ready, on_mail)
+        if outcome is None:
+            return None
+        counts.add(outcome[0])
+        last_uid = outcome[1]
+    return counts, last_uid
 
 
 def _run(
@@ -291,9 +299,10 @@ def _run(
     on_mail: Callable[[FetchedMail], None] | None,
     on_batch: Callable[[int], None] | None,
 ) -> None:
+    limits = FetchLimits(settings.max_mail_mb * 1024 * 1024, _not_before(settings, plan.created_at))
     with source_factory(plan.config) as source:
         state = source.select_folder(plan.folder)
-        after_uid = _prepare_folder(db, mailbox_id, state, summary)
+        after_uid = _prepare_folder(db, mailbox_id, state, plan.owner, summary)
         if after_uid is None:
             summary.status = "skipped"
             return
@@ -302,12 +311,12 @@ def _run(
         if not uids and since is not None and state.uidnext:
             # First contact and nothing inside the window: start from here, older mail stays unread.
             with db.transaction() as session:
-                row = _lock_mailbox(session, mailbox_id)
+                row = lock_mailbox(session, mailbox_id)
                 if row is not None and row.uidvalidity == state.uidvalidity and row.last_uid == 0:
                     row.last_uid = state.uidnext - 1
                     summary.last_uid = row.last_uid
         for chunk in _chunks(uids, max(1, settings.sync_batch_size)):
-            outcome = _sync_batch(db, source, mailbox_id, state, chunk, on_mail)
+            outcome = _sync_chunk(db, source, mailbox_id, plan, state, chunk, limits, on_mail)
             if outcome is None:
                 summary.status = "skipped"
                 return
@@ -316,30 +325,38 @@ def _run(
             summary.new += counts.new
             summary.duplicates += counts.duplicates
             summary.unparsed += counts.unparsed
+            summary.quarantined += counts.quarantined
             summary.errors.extend(counts.errors)
             if on_batch is not None:
                 on_batch(summary.last_uid)
 
 
-def _finish(db: Database, mailbox_id: int, summary: SyncSummary, now: datetime) -> None:
+def _finish(db: Database, mailbox_id: int, summary: SyncSummary, owner: str | None, now: datetime) -> None:
     fatal = next((e for e in summary.errors if e.get("fatal")), None)
     if summary.status == "running":
-        summary.status = "error" if fatal else "partial" if summary.unparsed else "ok"
+        summary.status = "error" if fatal else "partial" if summary.unparsed or summary.quarantined else "ok"
     with db.transaction() as session:
         if summary.run_id is not None:
             run = session.get_one(SyncRun, summary.run_id)
             run.status, run.finished_at = summary.status, now
-            run.fetched, run.new, run.duplicates, run.unparsed = (
+            run.fetched, run.new, run.duplicates, run.unparsed, run.quarantined = (
                 summary.fetched,
                 summary.new,
                 summary.duplicates,
                 summary.unparsed,
+                summary.quarantined,
             )
             run.errors = [{k: v for k, v in e.items() if k != "fatal"} for e in summary.errors[:_MAX_RUN_ERRORS]]
         mailbox = session.get(Mailbox, mailbox_id)
-        if mailbox is None or summary.status == "skipped":
+        if mailbox is None:
+            return
+        if owner is not None and mailbox.sync_owner == owner:
+            mailbox.sync_owner = mailbox.sync_lease_until = None
+        if summary.status == "skipped":
             return
         if fatal:
+            if mailbox.last_error_code != fatal["code"]:  # one event per outage, not one per interval
+                emit_sync_failed(session, mailbox, fatal["code"], fatal["message"])
             mailbox.last_error_code, mailbox.last_error = fatal["code"], fatal["message"]
         else:
             mailbox.last_error_code = mailbox.last_error = None
@@ -356,26 +373,47 @@ def sync_mailbox(
     on_mail: Callable[[FetchedMail], None] | None = None,
     on_batch: Callable[[int], None] | None = None,
 ) -> SyncSummary:
-    """Fetch and store the mailbox's new mail. Mailbox trouble is recorded and returned, never raised.
+    """Fetch and store the mailbox's new mail. Mailbox and database trouble is recorded and returned,
+    never raised; the run row always ends finished (or, when even that cannot be written, the next run
+    closes it as `interrupted`).
 
     `on_mail` runs inside the batch transaction, once per mail once the batch is stored; `on_batch` after
     each commit (with the new `last_uid`): progress reporting, and fault tests.
     """
     summary = SyncSummary(mailbox_id=mailbox_id)
-    plan = _begin(db, mailbox_id, settings, summary)
+    plan = _begin(db, mailbox_id, settings, summary, now())
     if plan is not None:
         try:
             _run(db, mailbox_id, plan, settings, summary, source_factory, now(), on_mail, on_batch)
         except MailboxError as exc:
             summary.errors.append(_error(exc.code, str(exc), fatal=True))
-        except SQLAlchemyError:
-            raise
+        except SQLAlchemyError as exc:
+            log.warning("%s: %s", plan.name, _database_message(exc))
+            summary.errors.append(_error(DATABASE, _database_message(exc), fatal=True))
         except Exception as exc:
             log.exception("sync of mailbox %s failed", plan.name)
             summary.errors.append(_error(INTERNAL, f"The sync failed unexpectedly: {exc}. See the log.", fatal=True))
-    _finish(db, mailbox_id, summary, now())
+    try:
+        _finish(db, mailbox_id, summary, plan.owner if plan else None, now())
+    except SQLAlchemyError as exc:
+        log.warning("%s: the sync's outcome could not be recorded. %s", summary.mailbox, _database_message(exc))
+        summary.status = "error"
+        if not summary.error_code:
+            summary.errors.append(_error(DATABASE, _database_message(exc), fatal=True))
+    finally:
+        if plan is not None:
+            with _ACTIVE_LOCK:
+                _ACTIVE_CLAIMS.discard(plan.owner)
     log.info("sync %s", summary.line())
     return summary
+
+
+def _database_message(exc: BaseException) -> str:
+    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return (
+        f"The database failed during the sync ({detail[0][:200] if detail else type(exc).__name__}). Nothing "
+        "was lost: the next sync continues where this one stopped. Check that the database server is up."
+    )
 
 
 def sync_all(
@@ -387,25 +425,31 @@ def sync_all(
     now: Callable[[], datetime] = utcnow,
 ) -> list[SyncSummary]:
     """Sync every enabled mailbox (of one store, when named). A failing mailbox never stops the others."""
-    with db.transaction() as session:
-        query = select(Mailbox.id).where(Mailbox.enabled.is_(True)).order_by(Mailbox.id)
+    with db.read() as session:
+        query = select(Mailbox.id, Mailbox.name).where(Mailbox.enabled.is_(True)).order_by(Mailbox.id)
         if store is not None:
             store_row = session.scalar(select(Store).where(Store.name == store))
             if store_row is None:
                 raise InputError(f"No store named {store!r}. List stores in Settings → Stores.")
             query = query.where(Mailbox.store_id == store_row.id)
-        mailbox_ids = list(session.scalars(query))
+        mailboxes = [(row.id, row.name) for row in session.execute(query)]
     summaries = []
-    for mailbox_id in mailbox_ids:
+    for mailbox_id, name in mailboxes:
         try:
             summaries.append(sync_mailbox(db, mailbox_id, settings, source_factory=source_factory, now=now))
         except Exception as exc:
-            log.exception("sync of mailbox #%s failed", mailbox_id)
+            log.exception("sync of mailbox %s failed", name)
+            code, message = (
+                (DATABASE, _database_message(exc))
+                if isinstance(exc, SQLAlchemyError)
+                else (INTERNAL, f"The sync failed unexpectedly: {exc}. See the log.")
+            )
             summaries.append(
                 SyncSummary(
                     mailbox_id=mailbox_id,
+                    mailbox=name,
                     status="error",
-                    errors=[_error(INTERNAL, f"The sync failed unexpectedly: {exc}. See the log.", fatal=True)],
+                    errors=[_error(code, message, fatal=True)],
                 )
             )
     return summaries

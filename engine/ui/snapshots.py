@@ -29,6 +29,9 @@ class MessageSnap:
     intent_score: float | None
     needs_review: bool
     suspicious: bool
+    # The runner-up intent and its score, shown beside the primary one when the intent needs review.
+    secondary_intent: str | None = None
+    secondary_score: float | None = None
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,8 @@ def conversation_snapshot(session: Session, principal: Principal, conversation_i
                 m.intent_score,
                 bool(m.intent_needs_review),
                 bool(m.suspicious),
+                m.intent_secondary,
+                (m.intent_scores or {}).get(m.intent_secondary or ""),
             )
             for m in view.messages
         ],
@@ -159,5 +164,5 @@ def conversation_snapshot(session: Session, principal: Principal, conversation_i
         sources=knowledge_sources(session, principal, current.knowledge_ids) if current else [],
         agents=[(a.id, a.display_name) for a in agents],
         tags=list(c.tags or []),
-        known_tags=recent_tags(session),
+        known_tags=recent_tags(session, principal),
     )

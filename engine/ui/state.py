@@ -3,6 +3,9 @@ agent's current selections. Never data: every page reads that fresh from the ser
 
 from __future__ import annotations
 
+import logging
+import time
+import uuid
 from collections.abc import Callable
 
 import streamlit as st
@@ -12,9 +15,14 @@ from engine.errors import ReplyDeskError
 from engine.services.accounts import SignedIn, signed_in
 from engine.ui import auth
 from engine.ui.container import AppServices
+from engine.ui.format import escape_markdown
 from engine.ui.i18n import t
 
+log = logging.getLogger(__name__)
+
 AGENT_ID = "agent_id"
+GENERATION = "session_generation"  # the account's session generation at sign-in
+LAST_ACTIVE = "last_active"  # time.time() of the last user action (a full rerun; auto-refreshes do not count)
 LANGUAGE = "ui_language"
 CONVERSATION = "conversation_id"
 FLASH = "flash"
@@ -31,9 +39,11 @@ def tr(key: str, **values: object) -> str:
     return t(key, language(), **values)
 
 
-def sign_in(agent_id: int, ui_language: str) -> None:
+def sign_in(agent_id: int, ui_language: str, session_generation: int = 0) -> None:
     st.session_state[AGENT_ID] = agent_id
     st.session_state[LANGUAGE] = ui_language
+    st.session_state[GENERATION] = session_generation
+    st.session_state[LAST_ACTIVE] = time.time()
 
 
 def sign_out() -> bool:
@@ -49,11 +59,30 @@ def sign_out() -> bool:
     return True
 
 
+def idle_expired(app: AppServices) -> bool:
+    """True when the signed-in session has had no user action for longer than the idle timeout."""
+    last = st.session_state.get(LAST_ACTIVE)
+    if not isinstance(last, int | float):
+        return False
+    return time.time() - last > app.settings.session_idle_hours * 3600
+
+
 def current_user(app: AppServices) -> SignedIn | None:
+    """The signed-in agent, counting this run as activity; signs the session out when it was idle too long
+    or its account's sessions were ended (password reset, role change, deactivation, unbind)."""
     agent_id = st.session_state.get(AGENT_ID)
     if not isinstance(agent_id, int):
         return None
-    return app.run(lambda session: signed_in(session, agent_id))
+    generation = st.session_state.get(GENERATION)
+    generation = generation if isinstance(generation, int) else 0
+    user = None if idle_expired(app) else app.run(lambda session: signed_in(session, agent_id, generation))
+    if user is None:
+        if sign_out():
+            st.stop()  # the single sign-on logout redirect reloads the app
+        flash("info", tr("login.session_ended"))
+        return None
+    st.session_state[LAST_ACTIVE] = time.time()
+    return user
 
 
 def require_user(app: AppServices) -> SignedIn:
@@ -96,6 +125,16 @@ def attempt_steps(action: Callable[[], object]) -> bool:
     try:
         action()
     except ReplyDeskError as exc:
-        st.error(tr("error.prefix", message=str(exc)))
+        show_error(exc)
+        return False
+    except Exception:  # shown as a short message; the details stay in the server log under the reference
+        reference = uuid.uuid4().hex[:10]
+        log.exception("Unexpected error (reference %s)", reference)
+        st.error(tr("error.unexpected", reference=reference))
         return False
     return True
+
+
+def show_error(exc: BaseException) -> None:
+    """A domain error's sentence, escaped: it can quote buyer or reply text, which must not render as markup."""
+    st.error(tr("error.prefix", message=escape_markdown(str(exc))))

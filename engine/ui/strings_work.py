@@ -45,6 +45,7 @@ WORK_STRINGS: dict[str, tuple[str, str]] = {
     ),
     "nav.health": ("Sync & health", "同步与状态"),
     "nav.settings": ("Settings", "设置"),
+    "nav.integrations": ("Integrations", "集成"),
     "nav.section.work": ("Work", "工作"),
     "nav.section.curation": ("Curation & reports", "内容与报表"),
     "nav.section.system": ("System", "系统"),
@@ -62,6 +63,37 @@ WORK_STRINGS: dict[str, tuple[str, str]] = {
     "common.all": ("All", "全部"),
     "common.save": ("Save", "保存"),
     "error.prefix": ("{message}", "操作未完成：{message}"),
+    "error.unexpected": (
+        "Something went wrong and nothing was changed. Try again; if it keeps happening, give an admin the "
+        "reference {reference} (it is in the server log).",
+        "出现错误，未做任何更改。请重试；如果问题持续，请把参考编号 {reference} 告诉管理员（见服务器日志）。",
+    ),
+    "login.session_ended": (
+        "You were signed out (idle too long, or your account was changed). Please sign in again.",
+        "您已被登出（长时间未操作，或您的账户已被更改）。请重新登录。",
+    ),
+    "login.locked": (
+        "This account is locked after too many wrong passwords. Ask an admin to unlock it.",
+        "密码错误次数过多，此账户已被锁定。请管理员解锁。",
+    ),
+    "login.throttled": (
+        "Too many wrong passwords. Wait {seconds} seconds, then try again.",
+        "密码错误次数过多。请等待 {seconds} 秒后重试。",
+    ),
+    "login.sso_refused.no_subject": (
+        "Your identity provider sent no issuer or subject. Ask an admin to check the single sign-on set-up.",
+        "身份提供方未提供签发者或主体标识。请管理员检查单点登录设置。",
+    ),
+    "login.sso_refused.identity_mismatch": (
+        "The ReplyDesk account {email} is bound to another single sign-on identity. Sign in with that one, "
+        "or ask an admin to unbind it.",
+        "ReplyDesk 账户 {email} 已绑定到另一个单点登录身份。请使用该身份登录，或请管理员解除绑定。",
+    ),
+    "demo.banner": (
+        "Demo accounts active: an account still has its published demo password. Reset it (Settings > Users) "
+        "or deactivate it before real use.",
+        "演示账户仍在使用：有账户仍使用公开的演示密码。正式使用前请在“设置 > 用户”中重置密码或停用该账户。",
+    ),
     # login
     "login.title": ("Sign in to ReplyDesk", "登录 ReplyDesk"),
     "login.intro": (
@@ -160,6 +192,8 @@ WORK_STRINGS: dict[str, tuple[str, str]] = {
         "The classifier is unsure about this intent: please check it.",
         "分类器对该意图不确定，请核对。",
     ),
+    "conversation.intent_top_two": ("Top two: {first} · {second}", "前两个意图：{first} · {second}"),
+    "conversation.intent_flag": ("needs review", "待核对"),
     "conversation.correct": ("Correct intent", "更正意图"),
     "conversation.intent_corrected": (
         "Intent corrected; it will train the classifier.",
@@ -181,6 +215,20 @@ WORK_STRINGS: dict[str, tuple[str, str]] = {
     "conversation.outbox": (
         "Outbox item #{id}: {state} ({attempts} attempts)",
         "发件箱 #{id}：{state}（尝试 {attempts} 次）",
+    ),
+    "conversation.outbox_unknown": (
+        "Reply #{id} may or may not have reached the buyer: the connection broke while it was being sent, and "
+        "it is never sent again by itself. Check the mailbox's Sent folder or the buyer thread in Seller Central, "
+        "then choose.",
+        "回复 #{id} 可能已送达买家，也可能没有：发送过程中连接中断，系统不会自动重发。请检查邮箱的已发送文件夹或"
+        "卖家平台中的买家会话，然后选择。",
+    ),
+    "conversation.outbox_mark_sent": ("It was delivered: mark sent", "已送达：标记为已发送"),
+    "conversation.outbox_send_again": ("It is missing: send again", "未送达：重新发送"),
+    "conversation.outbox_marked_sent": ("Reply marked as sent.", "回复已标记为已发送。"),
+    "conversation.outbox_sent_again": (
+        "Reply queued again; it passed the compliance check.",
+        "回复已重新排队，并已通过合规检查。",
     ),
     "conversation.draft": ("Draft reply", "回复草稿"),
     "conversation.drafter": ("Drafted by: {drafter}", "草稿来源：{drafter}"),
@@ -299,6 +347,7 @@ WORK_STRINGS: dict[str, tuple[str, str]] = {
     "rule.placeholder": ("Unfilled placeholder", "未填写的占位符"),
     "rule.length_limit": ("Too long for the message type", "超过消息类型的长度限制"),
     "rule.emoji": ("Emoji", "表情符号"),
+    "rule.invisible": ("Invisible characters", "不可见字符"),
     "rule.language_mismatch": ("Not in the buyer's language", "未使用买家的语言"),
     "rule.email_placeholder": ("Removed-address marker", "地址删除标记"),
     "rule.thanks_only": ("Thank-you only", "仅致谢"),
