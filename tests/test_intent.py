@@ -151,7 +151,9 @@ def test_merge_prefers_corrections_over_team_over_public_data() -> None:
 def test_public_data_sets_ship_inside_the_repository_with_their_licences() -> None:
     assert PUBLIC_DATA_DIR.is_relative_to(REPO_ROOT)
     for licence in ("bitext/LICENSE.txt", "product_qa/LICENSE"):
-        assert "CDLA-Sharing-1.0" in (PUBLIC_DATA_DIR / licence).read_text(encoding="utf-8")
+        assert "Community Data License Agreement – Sharing – Version 1.0" in (PUBLIC_DATA_DIR / licence).read_text(
+            encoding="utf-8"
+        )
     assert len(load_bitext_examples(include_heldout=True)) > 4000
     assert len(load_product_qa_examples(limit=None)) > 1000
 
