@@ -16,6 +16,6 @@ def test_the_preview_shows_a_zero_width_space_and_names_the_disguise(app_env: Da
     assert send_button(at).disabled
     markdown = [m.value for m in at.markdown]
     assert any(":red-background[mystore⟨ZWSP⟩\\.com]" in m for m in markdown), markdown
-    errors = [e.value for e in at.error]
+    errors = [e.value.replace("\\", "") for e in at.error]  # the page escapes Markdown in explanations
     assert any("A zero-width space hides a link" in e for e in errors), errors
     assert any("(invisible)" in e and "⟨ZWSP⟩" in e for e in errors), errors
