@@ -30,6 +30,7 @@ from engine.errors import ConflictError, InputError, PermissionDenied
 from engine.integrations.events import emit_conversation_event, emit_reply_event
 from engine.send.outbox import enqueue_reply
 from engine.services import audit, claims
+from engine.services.intent_learning import relabel
 from engine.services.stats_record import record_answers
 from engine.taxonomy import INTENTS
 from engine.workflow.permissions import Action, Principal, Role, has_store, require
@@ -256,18 +257,8 @@ def correct_intent(session: Session, principal: Principal, message_id: int, inte
         raise InputError(f"Message {message_id} does not exist. Refresh the page.")
     conversation = _load_to_act(session, principal, message.conversation_id, Action.ACT_ON_CONVERSATION)
     before = {"intent": message.intent}
-    message.intent, message.intent_score, message.intent_needs_review = intent, 1.0, False
+    example = relabel(session, principal, message, intent, source="correction", status="pending")
     conversation.intent = intent
-    example = IntentExample(
-        text=message.body,
-        intent=intent,
-        language=message.language,
-        source="correction",
-        status="pending",
-        message_id=message.id,
-        created_by_id=principal.agent_id,
-    )
-    session.add(example)
     audit.record(
         session,
         "message.correct_intent",

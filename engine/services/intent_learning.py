@@ -75,6 +75,24 @@ def _unsure(message: Message) -> UnsureMessage:
     )
 
 
+def relabel(
+    session: Session, principal: Principal, message: Message, intent: str, *, source: str, status: str
+) -> IntentExample:
+    """A person set `message`'s intent: it is certain from now on, and the message becomes a training example."""
+    message.intent, message.intent_score, message.intent_needs_review = intent, 1.0, False
+    example = IntentExample(
+        text=message.body,
+        intent=intent,
+        language=message.language,
+        source=source,
+        status=status,
+        message_id=message.id,
+        created_by_id=principal.agent_id,
+    )
+    session.add(example)
+    return example
+
+
 def label_message(session: Session, principal: Principal, message_id: int, intent: str) -> IntentExample:
     """A lead's label: an accepted training example for the next run, and the message's intent from now on."""
     require(principal, Action.EDIT_INTENT_EXAMPLES)
@@ -88,19 +106,9 @@ def label_message(session: Session, principal: Principal, message_id: int, inten
     if session.scalar(select(IntentExample.id).where(IntentExample.message_id == message_id).limit(1)):
         raise InputError(f"Buyer message {message_id} is already labelled. Refresh the page.")
     before = {"intent": message.intent}
-    message.intent, message.intent_score, message.intent_needs_review = intent, 1.0, False
+    example = relabel(session, principal, message, intent, source="review", status="accepted")
     if message.conversation is not None and message.conversation.intent == before["intent"]:
         message.conversation.intent = intent
-    example = IntentExample(
-        text=message.body,
-        intent=intent,
-        language=message.language,
-        source="review",
-        status="accepted",
-        message_id=message.id,
-        created_by_id=principal.agent_id,
-    )
-    session.add(example)
     session.flush()
     audit.record(
         session,
